@@ -1,0 +1,106 @@
+import { swaggerUI } from "@hono/swagger-ui";
+import type { Context } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import { requestId } from "hono/request-id";
+import { isUnavailable } from "./db/errors.ts";
+import { healthRoutes } from "./routes/health/index.ts";
+import { ApiError, problemResponse } from "./routes/problem.ts";
+import { reservationRoutes } from "./routes/reservations/index.ts";
+import { type AppDeps, createRouter } from "./routes/router.ts";
+import { salesRoutes } from "./routes/sales/index.ts";
+import { sessionRoutes } from "./routes/sessions/index.ts";
+
+export type { AppDeps } from "./routes/router.ts";
+
+export const MAX_BODY_BYTES = 64 * 1024;
+
+/** Builds the whole API from its dependencies. Opens nothing and reads no environment. */
+export function createApp(deps: AppDeps) {
+  const app = createRouter();
+
+  app.use(requestId());
+  app.use(async (c, next) => {
+    const started = performance.now();
+    await next();
+    const fields = {
+      requestId: c.get("requestId"),
+      method: c.req.method,
+      route: c.req.routePath,
+      status: c.res.status,
+      ms: Math.round(performance.now() - started),
+    };
+    if (c.res.status >= 500) deps.logger.error(fields, "request failed");
+    else deps.logger.info(fields, "request");
+  });
+  app.use(
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: () => {
+        throw new ApiError("PAYLOAD_TOO_LARGE", `Request bodies are limited to ${MAX_BODY_BYTES} bytes.`);
+      },
+    }),
+  );
+
+  app.route("/", sessionRoutes(deps));
+  app.route("/", reservationRoutes(deps));
+  app.route("/", salesRoutes(deps));
+  app.route("/", healthRoutes(deps));
+
+  app.doc31("/openapi.json", {
+    openapi: "3.1.0",
+    info: {
+      title: "Seat reservation API",
+      version: "1.0.0",
+      description: "Hold seats, pay, and never sell a seat twice.",
+    },
+  });
+  app.get("/api-docs", swaggerUI({ url: "/openapi.json" }));
+
+  app.notFound((c) =>
+    problemResponse(c, new ApiError("NOT_FOUND", `No route for ${c.req.method} ${c.req.path}.`)),
+  );
+  app.onError((error, c) => renderError(error, c, deps));
+  return app;
+}
+
+function renderError(error: Error, c: Context, deps: AppDeps): Response {
+  if (error instanceof ApiError) return problemResponse(c, error);
+  if (error instanceof HTTPException) {
+    if (error.status === 415) {
+      return problemResponse(
+        c,
+        new ApiError("UNSUPPORTED_MEDIA_TYPE", "Send the request body as application/json."),
+      );
+    }
+    if (error.status === 413) return problemResponse(c, new ApiError("PAYLOAD_TOO_LARGE", error.message));
+    if (error.status === 400 && /json/i.test(error.message)) {
+      return problemResponse(c, new ApiError("MALFORMED_JSON", "The request body is not valid JSON."));
+    }
+    if (error.status < 500) return problemResponse(c, new ApiError("VALIDATION_FAILED", error.message));
+  }
+  const requestIdValue = c.get("requestId");
+  if (isUnavailable(error)) {
+    deps.logger.warn({ requestId: requestIdValue, err: describe(error) }, "dependency unavailable");
+    return problemResponse(
+      c,
+      new ApiError("SERVICE_UNAVAILABLE", "The database is unavailable; nothing was changed. Retry shortly."),
+      { "retry-after": "1" },
+    );
+  }
+  deps.logger.error({ requestId: requestIdValue, err: describe(error) }, "unhandled error");
+  return problemResponse(
+    c,
+    new ApiError("INTERNAL_ERROR", "Something went wrong; the request id identifies it."),
+  );
+}
+
+function describe(error: unknown): Record<string, unknown> {
+  if (!(error instanceof Error)) return { message: String(error) };
+  return {
+    name: error.name,
+    message: error.message,
+    stack: error.stack,
+    cause: error.cause && describe(error.cause),
+  };
+}

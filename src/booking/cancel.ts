@@ -1,0 +1,45 @@
+import { sql } from "drizzle-orm";
+import { appendEvents } from "../events/outbox.ts";
+import type { BookingDeps } from "./deps.ts";
+import { fail, ok, type Result } from "./errors.ts";
+import { getReservation, lockReservation } from "./reservations.ts";
+import type { ReservationView } from "./views.ts";
+
+/**
+ * Gives a live hold back before its time is up: its claims end now, so the seats are free at once.
+ * Cancelling a cancelled hold answers it again; a sale or an expired hold cannot be cancelled.
+ */
+export async function cancelReservation(
+  deps: BookingDeps,
+  request: { reservationId: string; userId?: string },
+): Promise<Result<ReservationView>> {
+  const { reservationId } = request;
+  return deps.db.transaction(async (tx) => {
+    const reservation = await lockReservation(tx, reservationId);
+    if (!reservation) return fail({ code: "RESERVATION_NOT_FOUND", reservationId });
+    if (request.userId !== undefined && request.userId !== reservation.userId) {
+      return fail({ code: "RESERVATION_NOT_OWNED", reservationId });
+    }
+    if (reservation.status === "CONFIRMED") return fail({ code: "RESERVATION_CONFIRMED", reservationId });
+    if (reservation.status === "EXPIRED" || (reservation.status === "PENDING" && !reservation.live)) {
+      return fail({ code: "RESERVATION_EXPIRED", reservationId });
+    }
+    if (reservation.status === "PENDING") {
+      await tx.execute(sql`
+        UPDATE reservation_seats SET claim = tstzrange(lower(claim), clock_timestamp())
+        WHERE reservation_id = ${reservationId}::uuid`);
+      await tx.execute(sql`
+        UPDATE reservations SET status = 'CANCELLED', updated_at = now() WHERE id = ${reservationId}::uuid`);
+      const { sessionId, userId, seatIds } = reservation;
+      await appendEvents(tx, reservationId, [
+        { type: "reservation.cancelled", data: { reservationId, sessionId, userId, seatIds } },
+        ...seatIds.map((seatId) => ({
+          type: "seat.released" as const,
+          data: { seatId, sessionId, reservationId, reason: "cancelled" as const },
+        })),
+      ]);
+    }
+    const view = await getReservation(tx, reservationId);
+    return view.ok ? ok(view.value) : view;
+  });
+}

@@ -1,0 +1,127 @@
+import { type SQL, sql } from "drizzle-orm";
+import { type Executor, queryRows } from "../db/database.ts";
+import { isoTime, uuidArray } from "../db/sql-helpers.ts";
+import { fail, ok, type Result } from "./errors.ts";
+import { fromCents } from "./money.ts";
+import type { ReservationStatus, ReservationView, ReservedSeatView } from "./views.ts";
+
+type ReservationRow = {
+  id: string;
+  session_id: string;
+  user_id: string;
+  status: ReservationStatus;
+  total_cents: number;
+  expires_at: string;
+  created_at: string;
+  sale_id: string | null;
+  sale_amount_cents: number | null;
+  sale_paid_at: string | null;
+  seats: ReservedSeatView[];
+};
+
+/**
+ * Reservations with their seats and sale. A PENDING hold whose time is up reads EXPIRED here,
+ * whether or not the sweeper has run yet.
+ */
+async function selectReservations(db: Executor, where: SQL, limit: number): Promise<ReservationView[]> {
+  const rows = await queryRows<ReservationRow>(
+    db,
+    sql`
+      SELECT r.id, r.session_id, r.user_id,
+        CASE WHEN r.status = 'PENDING' AND r.expires_at <= now() THEN 'EXPIRED' ELSE r.status END AS status,
+        r.total_cents, ${isoTime(sql`r.expires_at`)} AS expires_at, ${isoTime(sql`r.created_at`)} AS created_at,
+        sa.id AS sale_id, sa.amount_cents AS sale_amount_cents, ${isoTime(sql`sa.paid_at`)} AS sale_paid_at,
+        (SELECT json_agg(json_build_object('id', st.id, 'row', st."row", 'number', st."number", 'label', st.label)
+                         ORDER BY st.position)
+           FROM reservation_seats rs JOIN seats st ON st.id = rs.seat_id
+          WHERE rs.reservation_id = r.id) AS seats
+      FROM reservations r
+      LEFT JOIN sales sa ON sa.reservation_id = r.id
+      WHERE ${where}
+      ORDER BY r.created_at DESC, r.id
+      LIMIT ${limit}`,
+  );
+  return rows.map(toReservationView);
+}
+
+function toReservationView(row: ReservationRow): ReservationView {
+  const seats = row.seats ?? [];
+  return {
+    id: row.id,
+    sessionId: row.session_id,
+    userId: row.user_id,
+    status: row.status,
+    seatIds: seats.map((seat) => seat.id),
+    seats,
+    totalPrice: fromCents(Number(row.total_cents)),
+    expiresAt: row.expires_at,
+    createdAt: row.created_at,
+    sale:
+      row.sale_id && row.sale_paid_at
+        ? { id: row.sale_id, amount: fromCents(Number(row.sale_amount_cents)), paidAt: row.sale_paid_at }
+        : null,
+  };
+}
+
+export async function getReservation(db: Executor, reservationId: string): Promise<Result<ReservationView>> {
+  const [reservation] = await selectReservations(db, sql`r.id = ${reservationId}::uuid`, 1);
+  return reservation ? ok(reservation) : fail({ code: "RESERVATION_NOT_FOUND", reservationId });
+}
+
+export async function getReservations(db: Executor, reservationIds: string[]): Promise<ReservationView[]> {
+  return selectReservations(db, sql`r.id = ANY(${uuidArray(reservationIds)})`, reservationIds.length);
+}
+
+export async function listUserReservations(
+  db: Executor,
+  userId: string,
+  limit: number,
+): Promise<ReservationView[]> {
+  return selectReservations(db, sql`r.user_id = ${userId}`, limit);
+}
+
+export type LockedReservation = {
+  id: string;
+  sessionId: string;
+  userId: string;
+  status: ReservationStatus;
+  totalCents: number;
+  live: boolean;
+  seatIds: string[];
+};
+
+/**
+ * Locks a reservation row for the rest of the transaction, so concurrent payments, cancellations
+ * and the sweeper take turns. `live` is judged on the clock at this moment, not at transaction start.
+ */
+export async function lockReservation(
+  tx: Executor,
+  reservationId: string,
+): Promise<LockedReservation | undefined> {
+  const [row] = await queryRows<{
+    id: string;
+    session_id: string;
+    user_id: string;
+    status: ReservationStatus;
+    total_cents: number;
+    live: boolean;
+    seat_ids: string[];
+  }>(
+    tx,
+    sql`
+      SELECT r.id, r.session_id, r.user_id, r.status, r.total_cents, r.expires_at > clock_timestamp() AS live,
+        ARRAY(SELECT rs.seat_id::text FROM reservation_seats rs WHERE rs.reservation_id = r.id ORDER BY rs.seat_id) AS seat_ids
+      FROM reservations r WHERE r.id = ${reservationId}::uuid
+      FOR UPDATE OF r`,
+  );
+  if (!row) return undefined;
+  return {
+    id: row.id,
+    sessionId: row.session_id,
+    userId: row.user_id,
+    status: row.status,
+    totalCents: Number(row.total_cents),
+    live: row.live,
+    seatIds: row.seat_ids,
+  };
+}

@@ -1,0 +1,45 @@
+/** SQLSTATE codes we act on. */
+export const EXCLUSION_VIOLATION = "23P01";
+export const UNIQUE_VIOLATION = "23505";
+
+/** The SQLSTATE of a driver error, looking through drizzle's wrapper (`cause`). */
+export function sqlState(error: unknown): string | undefined {
+  for (let current: unknown = error, depth = 0; current && depth < 5; depth++) {
+    if (typeof current !== "object") return undefined;
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code)) return code;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+const UNAVAILABLE_ERRNO = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "ENOTFOUND",
+  "EPIPE",
+  "EAI_AGAIN",
+]);
+
+/**
+ * True when the database could not be reached or dropped the connection: the request changed
+ * nothing (its transaction never committed) and can be retried, so it is a 503, not a 500.
+ */
+export function isUnavailable(error: unknown): boolean {
+  const state = sqlState(error);
+  if (state?.startsWith("08") || state === "57P01" || state === "57P03" || state === "53300") return true;
+  for (let current: unknown = error, depth = 0; current && depth < 5; depth++) {
+    if (typeof current !== "object") return false;
+    const { code, message } = current as { code?: unknown; message?: unknown };
+    if (typeof code === "string" && UNAVAILABLE_ERRNO.has(code)) return true;
+    if (
+      typeof message === "string" &&
+      /connection terminated|timeout exceeded when trying to connect|Connection refused/i.test(message)
+    ) {
+      return true;
+    }
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}

@@ -1,0 +1,17 @@
+import { PGlite } from "@electric-sql/pglite";
+import { btree_gist } from "@electric-sql/pglite/contrib/btree_gist";
+import { drizzle } from "drizzle-orm/pglite";
+import type { Database } from "./database.ts";
+import * as schema from "./schema.ts";
+
+/**
+ * Embedded PostgreSQL (PGlite): one connection, so transactions run one at a time. `dataDir`
+ * undefined keeps everything in memory (tests); a path keeps data across restarts.
+ */
+export async function createPgliteDatabase(
+  dataDir?: string,
+): Promise<{ db: Database; close: () => Promise<void> }> {
+  const client = await PGlite.create({ dataDir, extensions: { btree_gist } });
+  const db = drizzle({ client, schema }) as unknown as Database;
+  return { db, close: () => client.close() };
+}

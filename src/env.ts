@@ -1,0 +1,69 @@
+import { z } from "zod";
+
+/** The only module that knows the names of environment variables. */
+
+const optionalUrl = z.url().optional();
+const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+const schema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  DATABASE_URL: optionalUrl,
+  DATABASE_POOL_SIZE: positiveInt(10),
+  DATA_DIR: z.string().min(1).default("./.data"),
+  REDIS_URL: optionalUrl,
+  UPSTASH_REDIS_REST_URL: optionalUrl,
+  UPSTASH_REDIS_REST_TOKEN: z.string().min(1).optional(),
+  AMQP_URL: optionalUrl,
+  RESERVATION_TTL_SECONDS: positiveInt(30),
+  EXPIRY_SWEEP_INTERVAL_MS: positiveInt(5000),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+});
+
+export type Config = {
+  port: number;
+  databaseUrl: string | undefined;
+  databasePoolSize: number;
+  dataDir: string;
+  redisUrl: string | undefined;
+  upstash: { url: string; token: string } | undefined;
+  amqpUrl: string | undefined;
+  reservationTtlSeconds: number;
+  expirySweepIntervalMs: number;
+  logLevel: z.infer<typeof schema>["LOG_LEVEL"];
+};
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** Parses a plain record (process.env, a Worker's env, Deno.env.toObject()) into a Config. */
+export function parseEnv(record: Record<string, string | undefined>): Config {
+  const present = Object.fromEntries(Object.entries(record).filter(([, value]) => value !== ""));
+  const parsed = schema.safeParse(present);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const variable = issue?.path.join(".") ?? "environment";
+    throw new ConfigError(`Invalid configuration: ${variable}: ${issue?.message ?? "invalid value"}`);
+  }
+  const env = parsed.data;
+  if (Boolean(env.UPSTASH_REDIS_REST_URL) !== Boolean(env.UPSTASH_REDIS_REST_TOKEN)) {
+    throw new ConfigError(
+      "Invalid configuration: UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN must be set together",
+    );
+  }
+  return {
+    port: env.PORT,
+    databaseUrl: env.DATABASE_URL,
+    databasePoolSize: env.DATABASE_POOL_SIZE,
+    dataDir: env.DATA_DIR,
+    redisUrl: env.REDIS_URL,
+    upstash:
+      env.UPSTASH_REDIS_REST_URL && env.UPSTASH_REDIS_REST_TOKEN
+        ? { url: env.UPSTASH_REDIS_REST_URL, token: env.UPSTASH_REDIS_REST_TOKEN }
+        : undefined,
+    amqpUrl: env.AMQP_URL,
+    reservationTtlSeconds: env.RESERVATION_TTL_SECONDS,
+    expirySweepIntervalMs: env.EXPIRY_SWEEP_INTERVAL_MS,
+    logLevel: env.LOG_LEVEL,
+  };
+}

@@ -1,0 +1,139 @@
+import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import type { BookingError, BookingErrorCode } from "../booking/errors.ts";
+
+/** Stable codes for every error the API answers; clients branch on these, never on text. */
+export type ProblemCode =
+  | BookingErrorCode
+  | "VALIDATION_FAILED"
+  | "MALFORMED_JSON"
+  | "UNSUPPORTED_MEDIA_TYPE"
+  | "PAYLOAD_TOO_LARGE"
+  | "NOT_FOUND"
+  | "SERVICE_UNAVAILABLE"
+  | "INTERNAL_ERROR";
+
+const STATUS: Record<ProblemCode, ContentfulStatusCode> = {
+  SESSION_NOT_FOUND: 404,
+  SEAT_NOT_FOUND: 404,
+  SEATS_FROM_MULTIPLE_SESSIONS: 400,
+  SEAT_UNAVAILABLE: 409,
+  RESERVATION_NOT_FOUND: 404,
+  RESERVATION_EXPIRED: 409,
+  RESERVATION_CANCELLED: 409,
+  RESERVATION_CONFIRMED: 409,
+  RESERVATION_NOT_OWNED: 403,
+  IDEMPOTENCY_KEY_IN_USE: 409,
+  IDEMPOTENCY_KEY_REUSED: 422,
+  VALIDATION_FAILED: 400,
+  MALFORMED_JSON: 400,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  PAYLOAD_TOO_LARGE: 413,
+  NOT_FOUND: 404,
+  SERVICE_UNAVAILABLE: 503,
+  INTERNAL_ERROR: 500,
+};
+
+const TITLE: Record<ProblemCode, string> = {
+  SESSION_NOT_FOUND: "Session not found",
+  SEAT_NOT_FOUND: "Seat not found",
+  SEATS_FROM_MULTIPLE_SESSIONS: "Seats belong to more than one session",
+  SEAT_UNAVAILABLE: "Seat unavailable",
+  RESERVATION_NOT_FOUND: "Reservation not found",
+  RESERVATION_EXPIRED: "Reservation expired",
+  RESERVATION_CANCELLED: "Reservation cancelled",
+  RESERVATION_CONFIRMED: "Reservation already paid",
+  RESERVATION_NOT_OWNED: "Reservation belongs to another user",
+  IDEMPOTENCY_KEY_IN_USE: "Idempotency key in use",
+  IDEMPOTENCY_KEY_REUSED: "Idempotency key reused with another request",
+  VALIDATION_FAILED: "Invalid request",
+  MALFORMED_JSON: "Malformed JSON",
+  UNSUPPORTED_MEDIA_TYPE: "Unsupported media type",
+  PAYLOAD_TOO_LARGE: "Payload too large",
+  NOT_FOUND: "Not found",
+  SERVICE_UNAVAILABLE: "Service unavailable",
+  INTERNAL_ERROR: "Internal error",
+};
+
+/** The one error type of the HTTP layer; `onError` renders it as application/problem+json (RFC 9457). */
+export class ApiError extends HTTPException {
+  readonly code: ProblemCode;
+  readonly detail: string;
+  readonly extensions: Record<string, unknown>;
+
+  constructor(code: ProblemCode, detail: string, extensions: Record<string, unknown> = {}) {
+    super(STATUS[code], { message: detail });
+    this.code = code;
+    this.detail = detail;
+    this.extensions = extensions;
+  }
+}
+
+export function problemResponse(c: Context, error: ApiError, headers: Record<string, string> = {}): Response {
+  const body = {
+    type: `/problems/${error.code.toLowerCase().replaceAll("_", "-")}`,
+    title: TITLE[error.code],
+    status: error.status,
+    detail: error.detail,
+    code: error.code,
+    requestId: c.get("requestId") as string | undefined,
+    ...error.extensions,
+  };
+  return new Response(JSON.stringify(body), {
+    status: error.status,
+    headers: { "content-type": "application/problem+json", ...headers },
+  });
+}
+
+/** Turns a refusal of the booking layer into the API's error. */
+export function bookingProblem(error: BookingError): ApiError {
+  switch (error.code) {
+    case "SESSION_NOT_FOUND":
+      return new ApiError(error.code, `Session ${error.sessionId} does not exist.`, {
+        sessionId: error.sessionId,
+      });
+    case "SEAT_NOT_FOUND":
+      return new ApiError(error.code, `Unknown seat ids: ${error.seatIds.join(", ")}.`, {
+        seatIds: error.seatIds,
+      });
+    case "SEATS_FROM_MULTIPLE_SESSIONS":
+      return new ApiError(error.code, "All seats of one reservation must belong to one session.", {
+        sessionIds: error.sessionIds,
+      });
+    case "SEAT_UNAVAILABLE":
+      return new ApiError(error.code, `Seats already held or sold: ${error.seatIds.join(", ")}.`, {
+        seatIds: error.seatIds,
+      });
+    case "RESERVATION_NOT_FOUND":
+    case "RESERVATION_EXPIRED":
+    case "RESERVATION_CANCELLED":
+    case "RESERVATION_CONFIRMED":
+    case "RESERVATION_NOT_OWNED":
+      return new ApiError(error.code, reservationDetail(error.code, error.reservationId), {
+        reservationId: error.reservationId,
+      });
+    case "IDEMPOTENCY_KEY_IN_USE":
+      return new ApiError(
+        error.code,
+        "A request with this Idempotency-Key is still being processed; retry later.",
+      );
+    case "IDEMPOTENCY_KEY_REUSED":
+      return new ApiError(error.code, "This Idempotency-Key was already used with a different request body.");
+  }
+}
+
+function reservationDetail(code: BookingErrorCode, id: string): string {
+  switch (code) {
+    case "RESERVATION_NOT_FOUND":
+      return `Reservation ${id} does not exist.`;
+    case "RESERVATION_EXPIRED":
+      return `Reservation ${id} has expired; its seats were released.`;
+    case "RESERVATION_CANCELLED":
+      return `Reservation ${id} was cancelled.`;
+    case "RESERVATION_CONFIRMED":
+      return `Reservation ${id} is already paid.`;
+    default:
+      return `Reservation ${id} belongs to another user.`;
+  }
+}

@@ -1,0 +1,38 @@
+import { OpenAPIHono } from "@hono/zod-openapi";
+import type { BookingDeps } from "../booking/deps.ts";
+import { ApiError } from "./problem.ts";
+
+export type Logger = {
+  info(object: Record<string, unknown>, message?: string): void;
+  warn(object: Record<string, unknown>, message?: string): void;
+  error(object: Record<string, unknown>, message?: string): void;
+};
+
+/** A dependency `/health` reports on. `check` throws (or rejects) when the dependency is down. */
+export type HealthCheck = {
+  name: string;
+  required: boolean;
+  check: () => Promise<"ok" | { degraded: string }>;
+};
+
+export type AppDeps = BookingDeps & {
+  logger: Logger;
+  healthChecks?: HealthCheck[];
+};
+
+export type AppEnv = { Variables: { requestId: string } };
+
+/** Every router of the app: validation failures become the same problem envelope as every other error. */
+export function createRouter() {
+  return new OpenAPIHono<AppEnv>({
+    defaultHook: (result) => {
+      if (result.success) return;
+      const errors = result.error.issues.map((issue) => ({
+        path: issue.path.map(String).join("."),
+        message: issue.message,
+      }));
+      const summary = errors.map((error) => (error.path ? `${error.path}: ${error.message}` : error.message));
+      throw new ApiError("VALIDATION_FAILED", summary.join("; "), { errors });
+    },
+  });
+}

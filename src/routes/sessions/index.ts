@@ -1,0 +1,80 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { hasAtMostTwoDecimals } from "../../booking/money.ts";
+import { MAX_SEATS_PER_SESSION } from "../../booking/seat-grid.ts";
+import { createSession, decodeCursor, getSession, listSessions } from "../../booking/sessions.ts";
+import { ApiError, bookingProblem } from "../problem.ts";
+import { type AppDeps, createRouter } from "../router.ts";
+import { json, problems, SessionDetail, SessionPage, Uuid } from "../schemas.ts";
+
+const NewSession = z
+  .strictObject({
+    movieId: z.string().trim().min(1).max(128).openapi({ example: "dune-part-two" }),
+    room: z.string().trim().min(1).max(100).openapi({ example: "Room 1" }),
+    startsAt: z.iso.datetime({ offset: true }).openapi({ example: "2026-12-24T20:00:00Z" }),
+    price: z
+      .number()
+      .min(0)
+      .max(1_000_000)
+      .refine(hasAtMostTwoDecimals, "must have at most two decimals")
+      .openapi({ example: 12.5 }),
+    rowsCount: z.number().int().min(1).max(MAX_SEATS_PER_SESSION).openapi({ example: 10 }),
+    seatsPerRow: z.number().int().min(1).max(MAX_SEATS_PER_SESSION).openapi({ example: 12 }),
+  })
+  .refine((session) => session.rowsCount * session.seatsPerRow <= MAX_SEATS_PER_SESSION, {
+    message: `a session has at most ${MAX_SEATS_PER_SESSION} seats`,
+    path: ["seatsPerRow"],
+  })
+  .openapi("NewSession");
+
+const create = createRoute({
+  method: "post",
+  path: "/sessions",
+  tags: ["sessions"],
+  summary: "Create a session and its seat grid",
+  request: { body: { required: true, content: { "application/json": { schema: NewSession } } } },
+  responses: { 201: json(SessionDetail, "The session with its seats"), ...problems(400, 413, 415) },
+});
+
+const list = createRoute({
+  method: "get",
+  path: "/sessions",
+  tags: ["sessions"],
+  summary: "List sessions by start time",
+  request: {
+    query: z.object({
+      limit: z.coerce.number().int().min(1).max(100).default(20),
+      cursor: z.string().max(512).optional().openapi({ description: "`nextCursor` of the previous page" }),
+    }),
+  },
+  responses: { 200: json(SessionPage, "One page of sessions"), ...problems(400) },
+});
+
+const show = createRoute({
+  method: "get",
+  path: "/sessions/{id}",
+  tags: ["sessions"],
+  summary: "A session with its seat map",
+  request: { params: z.object({ id: Uuid }) },
+  responses: { 200: json(SessionDetail, "The session, its seat statuses and counts"), ...problems(400, 404) },
+});
+
+export function sessionRoutes(deps: AppDeps) {
+  return createRouter()
+    .openapi(create, async (c) => {
+      const body = c.req.valid("json");
+      const session = await createSession(deps.db, { ...body, startsAt: new Date(body.startsAt) });
+      return c.json(session, 201);
+    })
+    .openapi(list, async (c) => {
+      const { limit, cursor } = c.req.valid("query");
+      const after = cursor === undefined ? undefined : decodeCursor(cursor);
+      if (cursor !== undefined && !after)
+        throw new ApiError("VALIDATION_FAILED", "cursor: not a cursor this API issued");
+      return c.json(await listSessions(deps.db, { limit, after }), 200);
+    })
+    .openapi(show, async (c) => {
+      const session = await getSession(deps.db, c.req.valid("param").id);
+      if (!session.ok) throw bookingProblem(session.error);
+      return c.json(session.value, 200);
+    });
+}
