@@ -80,10 +80,7 @@ export function problemResponse(c: Context, error: ApiError, headers: Record<str
     requestId: c.get("requestId") as string | undefined,
     ...error.extensions,
   };
-  return new Response(JSON.stringify(body), {
-    status: error.status,
-    headers: { "content-type": "application/problem+json", ...headers },
-  });
+  return c.body(JSON.stringify(body), error.status, { ...headers, "content-type": "application/problem+json" });
 }
 
 /** Turns a refusal of the booking layer into the API's error. */

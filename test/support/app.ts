@@ -1,0 +1,54 @@
+import { createApp } from "../../src/app.ts";
+import type { Database } from "../../src/db/database.ts";
+import type { AppDeps, Logger } from "../../src/routes/router.ts";
+
+export const silentLogger: Logger = { info() {}, warn() {}, error() {} };
+
+export type TestApp = ReturnType<typeof createApp>;
+
+export function createTestApp(db: Database, overrides: Partial<AppDeps> = {}): TestApp {
+  return createApp({ db, reservationTtlSeconds: 30, logger: silentLogger, ...overrides });
+}
+
+type JsonBody = Record<string, unknown> | unknown[];
+
+/** A JSON request against the in-process app; answers the status, headers and parsed body. */
+export async function call(
+  app: TestApp,
+  method: string,
+  path: string,
+  body?: JsonBody,
+  headers: Record<string, string> = {},
+) {
+  const response = await app.request(path, {
+    method,
+    headers: body === undefined ? headers : { "content-type": "application/json", ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary response shapes
+  const json: any = text ? JSON.parse(text) : undefined;
+  return { status: response.status, headers: response.headers, body: json };
+}
+
+export const SESSION = {
+  movieId: "dune-part-two",
+  room: "Room 1",
+  startsAt: "2026-12-24T20:00:00Z",
+  price: 12.5,
+  rowsCount: 5,
+  seatsPerRow: 8,
+};
+
+/** Creates a session through the API and answers it with its seats. */
+export async function createSessionVia(app: TestApp, overrides: Partial<typeof SESSION> = {}) {
+  const created = await call(app, "POST", "/sessions", { ...SESSION, ...overrides });
+  if (created.status !== 201)
+    throw new Error(`session create failed: ${created.status} ${JSON.stringify(created.body)}`);
+  const session = created.body as { id: string; seats: { id: string; label: string }[] };
+  return { session, seatIds: session.seats.map((seat) => seat.id) };
+}
+
+export function hold(app: TestApp, userId: string, seatIds: string[], headers: Record<string, string> = {}) {
+  return call(app, "POST", "/reservations", { userId, seatIds }, headers);
+}
