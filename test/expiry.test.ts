@@ -84,7 +84,9 @@ describe.each(availableDrivers())("hold expiry on %s", (driver) => {
   });
 
   it("the sweeper expires overdue holds in batches and never a paid one", async () => {
-    await expireAllOverdueHolds(database.db); // what earlier tests left behind
+    // A database of its own, so holds of the tests above cannot expire into this count.
+    const own = await openTestDatabase(driver);
+    const app = createTestApp(own.db, { reservationTtlSeconds: TTL_SECONDS });
     const { seatIds } = await createSessionVia(app);
     const holds = await Promise.all(
       seatIds.slice(10, 16).map((seat, index) => hold(app, `batch-${index}`, [seat])),
@@ -94,7 +96,7 @@ describe.each(availableDrivers())("hold expiry on %s", (driver) => {
     await pastTtl();
     const swept: number[] = [];
     const sweeper = startSweeper({
-      db: database.db,
+      db: own.db,
       intervalMs: 50,
       onError: (error) => {
         throw error;
@@ -109,5 +111,6 @@ describe.each(availableDrivers())("hold expiry on %s", (driver) => {
       holds.slice(1).map((h) => call(app, "GET", `/reservations/${h.body.id}`)),
     );
     expect(statuses.map((s) => s.body.status)).toEqual(Array(5).fill("EXPIRED"));
+    await own.close();
   });
 });
