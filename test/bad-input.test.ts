@@ -33,7 +33,7 @@ describe.each(availableDrivers())("bad input on %s gets a 4xx problem and change
   const raw = (method: string, path: string, body: string, contentType = "application/json") =>
     app.request(path, { method, headers: { "content-type": contentType }, body });
 
-  const cases: [string, () => Promise<Response>, number, string][] = [
+  const cases: [string, () => Response | Promise<Response>, number, string][] = [
     ["malformed JSON", () => raw("POST", "/reservations", '{"userId": "a", '), 400, "MALFORMED_JSON"],
     ["a JSON array body", () => raw("POST", "/reservations", "[1,2]"), 400, "VALIDATION_FAILED"],
     [
