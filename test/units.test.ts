@@ -1,0 +1,71 @@
+import { describe, expect, it } from "vitest";
+import { requestFingerprint } from "../src/booking/idempotency.ts";
+import { fromCents, hasAtMostTwoDecimals, toCents } from "../src/booking/money.ts";
+import { rowLabel } from "../src/booking/seat-grid.ts";
+import { ConfigError, parseEnv } from "../src/env.ts";
+
+describe("row labels", () => {
+  it.each([
+    [0, "A"],
+    [25, "Z"],
+    [26, "AA"],
+    [27, "AB"],
+    [51, "AZ"],
+    [52, "BA"],
+    [701, "ZZ"],
+    [702, "AAA"],
+    [9_999, "NTP"],
+  ])("row %i is %s", (index, label) => expect(rowLabel(index)).toBe(label));
+});
+
+describe("money", () => {
+  it("keeps cents exact", () => {
+    expect(toCents(19.99)).toBe(1999);
+    expect(toCents(0.1 + 0.2)).toBe(30);
+    expect(fromCents(1999)).toBe(19.99);
+  });
+  it.each([
+    [12.5, true],
+    [9.99, true],
+    [0.07, true],
+    [1_000_000, true],
+    [10.005, false],
+    [0.001, false],
+  ])("%d has at most two decimals: %s", (amount, expected) =>
+    expect(hasAtMostTwoDecimals(amount)).toBe(expected),
+  );
+});
+
+describe("parseEnv", () => {
+  it("has defaults that serve one machine", () => {
+    expect(parseEnv({})).toMatchObject({
+      port: 3000,
+      databaseUrl: undefined,
+      dataDir: "./.data",
+      reservationTtlSeconds: 30,
+      expirySweepIntervalMs: 5000,
+      logLevel: "info",
+    });
+  });
+  it("treats empty values as unset", () => {
+    expect(parseEnv({ DATABASE_URL: "", PORT: "" })).toMatchObject({ databaseUrl: undefined, port: 3000 });
+  });
+  it.each([
+    [{ PORT: "http" }, "PORT"],
+    [{ RESERVATION_TTL_SECONDS: "0" }, "RESERVATION_TTL_SECONDS"],
+    [{ DATABASE_URL: "not a url" }, "DATABASE_URL"],
+    [{ LOG_LEVEL: "loud" }, "LOG_LEVEL"],
+    [{ UPSTASH_REDIS_REST_URL: "https://example.upstash.io" }, "UPSTASH_REDIS_REST_TOKEN"],
+  ])("names the variable at fault in %j", (record, variable) => {
+    expect(() => parseEnv(record)).toThrow(ConfigError);
+    expect(() => parseEnv(record)).toThrow(variable);
+  });
+});
+
+describe("request fingerprints", () => {
+  it("ignore key order and differ on content", async () => {
+    const a = await requestFingerprint({ userId: "u", seatIds: ["x", "y"] });
+    expect(await requestFingerprint({ seatIds: ["x", "y"], userId: "u" })).toBe(a);
+    expect(await requestFingerprint({ seatIds: ["y", "x"], userId: "u" })).not.toBe(a);
+  });
+});
