@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { availableDrivers, openTestDatabase, type TestDatabase } from "./support/database.ts";
 import { call, createSessionVia, createTestApp, hold, type TestApp } from "./support/app.ts";
+import { availableDrivers, openTestDatabase, type TestDatabase } from "./support/database.ts";
 
 describe.each(availableDrivers())("booking flow on %s", (driver) => {
   let database: TestDatabase;
@@ -66,7 +66,10 @@ describe.each(availableDrivers())("booking flow on %s", (driver) => {
 
     const after = await call(app, "GET", `/sessions/${session.id}`);
     expect(after.body.counts).toMatchObject({ available: 38, held: 0, sold: 2 });
-    expect(after.body.seats.slice(0, 2).map((seat: { status: string }) => seat.status)).toEqual(["SOLD", "SOLD"]);
+    expect(after.body.seats.slice(0, 2).map((seat: { status: string }) => seat.status)).toEqual([
+      "SOLD",
+      "SOLD",
+    ]);
 
     const history = await call(app, "GET", "/sales/history/alice");
     expect(history.status).toBe(200);
@@ -74,7 +77,12 @@ describe.each(availableDrivers())("booking flow on %s", (driver) => {
       {
         saleId: paid.body.sale.id,
         reservationId: held.body.id,
-        session: { id: session.id, movieId: "dune-part-two", room: "Room 1", startsAt: "2026-12-24T20:00:00.000Z" },
+        session: {
+          id: session.id,
+          movieId: "dune-part-two",
+          room: "Room 1",
+          startsAt: "2026-12-24T20:00:00.000Z",
+        },
         seats: ["A1", "A2"],
         amount: 25,
         paidAt: paid.body.sale.paidAt,
@@ -114,14 +122,17 @@ describe.each(availableDrivers())("booking flow on %s", (driver) => {
     const fresh = await openTestDatabase(driver);
     try {
       const pagedApp = createTestApp(fresh.db);
-      for (const day of [3, 1, 2]) await createSessionVia(pagedApp, { startsAt: `2027-01-0${day}T20:00:00Z` });
+      for (const day of [3, 1, 2])
+        await createSessionVia(pagedApp, { startsAt: `2027-01-0${day}T20:00:00Z` });
       const first = await call(pagedApp, "GET", "/sessions?limit=2");
       expect(first.body.items.map((s: { startsAt: string }) => s.startsAt.slice(0, 10))).toEqual([
         "2027-01-01",
         "2027-01-02",
       ]);
       const second = await call(pagedApp, "GET", `/sessions?limit=2&cursor=${first.body.nextCursor}`);
-      expect(second.body.items.map((s: { startsAt: string }) => s.startsAt.slice(0, 10))).toEqual(["2027-01-03"]);
+      expect(second.body.items.map((s: { startsAt: string }) => s.startsAt.slice(0, 10))).toEqual([
+        "2027-01-03",
+      ]);
       expect(second.body.nextCursor).toBeNull();
     } finally {
       await fresh.close();
