@@ -143,5 +143,8 @@ export const outbox = pgTable(
   (t) => [
     uniqueIndex("outbox_id_idx").on(t.id),
     index("outbox_unpublished_idx").on(t.seq).where(sql`${t.publishedAt} IS NULL`),
+    // The relay's per-reservation order check and the retention pruner.
+    index("outbox_pending_aggregate_idx").on(t.aggregateId, t.seq).where(sql`${t.publishedAt} IS NULL`),
+    index("outbox_published_at_idx").on(t.publishedAt).where(sql`${t.publishedAt} IS NOT NULL`),
   ],
 );
