@@ -5,7 +5,9 @@ import { HTTPException } from "hono/http-exception";
 import { requestId } from "hono/request-id";
 import { isUnavailable } from "./db/errors.ts";
 import { healthRoutes } from "./routes/health/index.ts";
+import { metricsRoutes } from "./routes/metrics/index.ts";
 import { ApiError, problemResponse } from "./routes/problem.ts";
+import { observeRequests } from "./routes/request-observer.ts";
 import { reservationRoutes } from "./routes/reservations/index.ts";
 import { type AppDeps, createRouter } from "./routes/router.ts";
 import { salesRoutes } from "./routes/sales/index.ts";
@@ -20,19 +22,7 @@ export function createApp(deps: AppDeps) {
   const app = createRouter();
 
   app.use(requestId());
-  app.use(async (c, next) => {
-    const started = performance.now();
-    await next();
-    const fields = {
-      requestId: c.get("requestId"),
-      method: c.req.method,
-      route: c.req.routePath,
-      status: c.res.status,
-      ms: Math.round(performance.now() - started),
-    };
-    if (c.res.status >= 500) deps.logger.error(fields, "request failed");
-    else deps.logger.info(fields, "request");
-  });
+  app.use(observeRequests(deps));
   app.use(
     bodyLimit({
       maxSize: MAX_BODY_BYTES,
@@ -46,6 +36,7 @@ export function createApp(deps: AppDeps) {
   app.route("/", reservationRoutes(deps));
   app.route("/", salesRoutes(deps));
   app.route("/", healthRoutes(deps));
+  app.route("/", metricsRoutes(deps));
 
   app.doc31("/openapi.json", {
     openapi: "3.1.0",

@@ -3,6 +3,7 @@ import { appendEvents } from "../events/outbox.ts";
 import type { BookingDeps } from "./deps.ts";
 import { fail, ok, type Result } from "./errors.ts";
 import { getReservation, lockReservation } from "./reservations.ts";
+import { noTelemetry } from "./telemetry.ts";
 import type { ReservationView } from "./views.ts";
 
 /**
@@ -14,7 +15,8 @@ export async function cancelReservation(
   request: { reservationId: string; userId?: string },
 ): Promise<Result<ReservationView>> {
   const { reservationId } = request;
-  return deps.db.transaction(async (tx) => {
+  let cancelledNow = false;
+  const result = await deps.db.transaction(async (tx): Promise<Result<ReservationView>> => {
     const reservation = await lockReservation(tx, reservationId);
     if (!reservation) return fail({ code: "RESERVATION_NOT_FOUND", reservationId });
     if (request.userId !== undefined && request.userId !== reservation.userId) {
@@ -38,8 +40,11 @@ export async function cancelReservation(
           data: { seatId, sessionId, reservationId, reason: "cancelled" as const },
         })),
       ]);
+      cancelledNow = true;
     }
     const view = await getReservation(tx, reservationId);
     return view.ok ? ok(view.value) : view;
   });
+  if (cancelledNow) (deps.telemetry ?? noTelemetry).holdOutcome("cancelled");
+  return result;
 }

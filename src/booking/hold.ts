@@ -7,6 +7,7 @@ import type { BookingDeps, Outcome } from "./deps.ts";
 import { fail, ok, type Result } from "./errors.ts";
 import { type IdempotencyRequest, rememberResponse, takeIdempotencyKey } from "./idempotency.ts";
 import { fromCents } from "./money.ts";
+import { noTelemetry } from "./telemetry.ts";
 import type { ReservationView } from "./views.ts";
 
 export type HoldRequest = { userId: string; seatIds: string[] };
@@ -28,6 +29,18 @@ type SeatCheck = {
  * at once instead of letting them queue on the constraint.
  */
 export async function holdSeats(
+  deps: BookingDeps,
+  request: HoldRequest,
+  idempotency?: IdempotencyRequest,
+): Promise<Result<Outcome<ReservationView>>> {
+  const result = await attemptHold(deps, request, idempotency);
+  const telemetry = deps.telemetry ?? noTelemetry;
+  if (result.ok && !result.value.replayed) telemetry.holdOutcome("created");
+  else if (!result.ok && result.error.code === "SEAT_UNAVAILABLE") telemetry.holdOutcome("conflict");
+  return result;
+}
+
+async function attemptHold(
   deps: BookingDeps,
   request: HoldRequest,
   idempotency?: IdempotencyRequest,

@@ -8,6 +8,7 @@ import { fail, ok, type Result } from "./errors.ts";
 import { type IdempotencyRequest, rememberResponse, takeIdempotencyKey } from "./idempotency.ts";
 import { fromCents } from "./money.ts";
 import { getReservation, type LockedReservation, lockReservation } from "./reservations.ts";
+import { noTelemetry } from "./telemetry.ts";
 import type { ReservationView } from "./views.ts";
 
 export type PaymentRequest = { reservationId: string; userId?: string };
@@ -22,8 +23,9 @@ export async function payReservation(
   idempotency?: IdempotencyRequest,
 ): Promise<Result<Outcome<ReservationView>>> {
   const { reservationId } = request;
+  let paidNow = false;
   try {
-    return await deps.db.transaction(async (tx): Promise<Result<Outcome<ReservationView>>> => {
+    const result = await deps.db.transaction(async (tx): Promise<Result<Outcome<ReservationView>>> => {
       if (idempotency) {
         const key = await takeIdempotencyKey(tx, idempotency);
         if (!key.ok) return key;
@@ -40,12 +42,16 @@ export async function payReservation(
           return fail({ code: "RESERVATION_EXPIRED", reservationId });
         }
         await confirm(tx, reservation);
+        paidNow = true;
       }
       const view = await getReservation(tx, reservationId);
       if (!view.ok) return view;
       if (idempotency) await rememberResponse(tx, idempotency, view.value);
       return ok({ view: view.value, replayed: false });
     });
+    // Counted once committed, and only by the payment that made the sale, not by repeats.
+    if (paidNow) (deps.telemetry ?? noTelemetry).holdOutcome("paid");
+    return result;
   } catch (error) {
     if (sqlState(error) === EXCLUSION_VIOLATION) return fail({ code: "RESERVATION_EXPIRED", reservationId });
     throw error;

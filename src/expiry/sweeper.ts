@@ -1,4 +1,5 @@
 import { expireAllOverdueHolds, pruneIdempotencyKeys } from "../booking/expire.ts";
+import { noTelemetry, type Telemetry } from "../booking/telemetry.ts";
 import type { Database } from "../db/database.ts";
 
 export type SweeperOptions = {
@@ -6,6 +7,8 @@ export type SweeperOptions = {
   intervalMs: number;
   onError: (error: unknown) => void;
   onSwept?: (expired: number) => void;
+  /** Counts each completed run and the holds it expired; the no-op when absent. */
+  telemetry?: Telemetry;
 };
 
 const PRUNE_EVERY_MS = 60 * 60 * 1000;
@@ -24,6 +27,9 @@ export function startSweeper(options: SweeperOptions): { stop: () => Promise<voi
   const sweep = async () => {
     try {
       const expired = await expireAllOverdueHolds(options.db);
+      const telemetry = options.telemetry ?? noTelemetry;
+      telemetry.sweeperRun(expired);
+      if (expired > 0) telemetry.holdOutcome("expired", expired);
       options.onSwept?.(expired);
       if (Date.now() - lastPrune >= PRUNE_EVERY_MS) {
         await pruneIdempotencyKeys(options.db);

@@ -12,6 +12,7 @@ export type ProblemCode =
   | "PAYLOAD_TOO_LARGE"
   | "NOT_FOUND"
   | "SERVICE_UNAVAILABLE"
+  | "METRICS_NOT_COLLECTED"
   | "INTERNAL_ERROR";
 
 const STATUS: Record<ProblemCode, ContentfulStatusCode> = {
@@ -32,6 +33,7 @@ const STATUS: Record<ProblemCode, ContentfulStatusCode> = {
   PAYLOAD_TOO_LARGE: 413,
   NOT_FOUND: 404,
   SERVICE_UNAVAILABLE: 503,
+  METRICS_NOT_COLLECTED: 501,
   INTERNAL_ERROR: 500,
 };
 
@@ -53,6 +55,7 @@ const TITLE: Record<ProblemCode, string> = {
   PAYLOAD_TOO_LARGE: "Payload too large",
   NOT_FOUND: "Not found",
   SERVICE_UNAVAILABLE: "Service unavailable",
+  METRICS_NOT_COLLECTED: "Metrics not collected",
   INTERNAL_ERROR: "Internal error",
 };
 
@@ -80,7 +83,10 @@ export function problemResponse(c: Context, error: ApiError, headers: Record<str
     requestId: c.get("requestId") as string | undefined,
     ...error.extensions,
   };
-  return c.body(JSON.stringify(body), error.status, { ...headers, "content-type": "application/problem+json" });
+  return c.body(JSON.stringify(body), error.status, {
+    ...headers,
+    "content-type": "application/problem+json",
+  });
 }
 
 /** Turns a refusal of the booking layer into the API's error. */

@@ -6,6 +6,7 @@ export type Logger = {
   info(object: Record<string, unknown>, message?: string): void;
   warn(object: Record<string, unknown>, message?: string): void;
   error(object: Record<string, unknown>, message?: string): void;
+  debug?(object: Record<string, unknown>, message?: string): void;
 };
 
 /** A dependency `/health` reports on. `check` throws (or rejects) when the dependency is down. */
@@ -15,12 +16,22 @@ export type HealthCheck = {
   check: () => Promise<"ok" | { degraded: string }>;
 };
 
+export type RequestObservation = { method: string; route: string; status: number; seconds: number };
+
+/** The runtime's metrics exporter (prom-client on Node); where there is none, `/metrics` says so. */
+export type MetricsExporter = {
+  observeRequest(request: RequestObservation): void;
+  render(): Promise<{ contentType: string; body: string }>;
+};
+
 export type AppDeps = BookingDeps & {
   logger: Logger;
   healthChecks?: HealthCheck[];
+  metrics?: MetricsExporter;
 };
 
-export type AppEnv = { Variables: { requestId: string } };
+/** `logger` is the app's logger bound to the request id: every line it writes names the request. */
+export type AppEnv = { Variables: { requestId: string; logger: Logger } };
 
 /** Every router of the app: validation failures become the same problem envelope as every other error. */
 export function createRouter() {

@@ -1,0 +1,146 @@
+import { sql } from "drizzle-orm";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { HoldOutcome, Telemetry } from "../booking/telemetry.ts";
+import { type Database, queryRows } from "../db/database.ts";
+import type { MetricsExporter, RequestObservation } from "../routes/router.ts";
+
+/**
+ * The Node metrics adapter: prom-client on a registry of its own (never the global one, so two
+ * apps in one process, as in tests, never share counters). The app sees only `MetricsExporter`;
+ * the booking services only the `Telemetry` port.
+ */
+export type PromMetrics = MetricsExporter & { registry: Registry; telemetry: Telemetry };
+
+const HOLD_OUTCOMES: HoldOutcome[] = ["created", "conflict", "expired", "paid", "cancelled"];
+const OUTBOX_QUERY_TIMEOUT_MS = 2_000;
+
+export function createPromMetrics(options: { db?: Database } = {}): PromMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+
+  const requestDuration = new Histogram({
+    name: "http_request_duration_seconds",
+    help: "HTTP request duration by method, route template and status",
+    labelNames: ["method", "route", "status"] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers,
+  });
+  const holds = new Counter({
+    name: "holds_total",
+    help: "Seat holds by outcome: created, conflict (409), expired, paid, cancelled",
+    labelNames: ["outcome"] as const,
+    registers,
+  });
+  for (const outcome of HOLD_OUTCOMES) holds.inc({ outcome }, 0);
+  const lockAcquisitions = new Counter({
+    name: "seat_lock_acquisitions_total",
+    help: "Seat lock attempts by lock backend and result (acquired, conflict, error)",
+    labelNames: ["backend", "result"] as const,
+    registers,
+  });
+  const fallbackActive = new Gauge({
+    name: "seat_lock_fallback_active",
+    help: "1 while PostgreSQL advisory locks stand in for an unreachable Redis, else 0",
+    registers,
+  });
+  fallbackActive.set(0);
+  const sweeperRuns = new Counter({
+    name: "expiry_sweeper_runs_total",
+    help: "Completed runs of the local expiry sweeper",
+    registers,
+  });
+  const sweeperExpired = new Counter({
+    name: "expiry_sweeper_holds_expired_total",
+    help: "Overdue holds the local sweeper marked EXPIRED",
+    registers,
+  });
+  const replays = new Counter({
+    name: "idempotent_replays_total",
+    help: "Responses replayed for a repeated Idempotency-Key, by route template",
+    labelNames: ["route"] as const,
+    registers,
+  });
+
+  const outbox = { pending: Number.NaN, lagSeconds: Number.NaN };
+  let outboxRead: Promise<void> | undefined;
+  // Both gauges come from one query per scrape: whichever collects first starts it, the other joins.
+  const readOutbox = () => {
+    if (!options.db) return Promise.resolve();
+    outboxRead ??= readOutboxBacklog(options.db)
+      .then(
+        (backlog) => {
+          Object.assign(outbox, backlog);
+        },
+        () => {
+          Object.assign(outbox, { pending: Number.NaN, lagSeconds: Number.NaN });
+        },
+      )
+      .finally(() => {
+        outboxRead = undefined;
+      });
+    return outboxRead;
+  };
+  new Gauge({
+    name: "outbox_pending_events",
+    help: "Events written to the outbox and not yet published (NaN when the database did not answer)",
+    registers,
+    async collect() {
+      await readOutbox();
+      this.set(outbox.pending);
+    },
+  });
+  new Gauge({
+    name: "outbox_lag_seconds",
+    help: "Age of the oldest unpublished outbox event; 0 when none is pending",
+    registers,
+    async collect() {
+      await readOutbox();
+      this.set(outbox.lagSeconds);
+    },
+  });
+
+  const telemetry: Telemetry = {
+    holdOutcome: (outcome, count = 1) => holds.inc({ outcome }, count),
+    lockAcquisition: (backend, result) => lockAcquisitions.inc({ backend, result }),
+    lockFallback: (active) => fallbackActive.set(active ? 1 : 0),
+    sweeperRun: (expired) => {
+      sweeperRuns.inc();
+      sweeperExpired.inc(expired);
+    },
+    idempotentReplay: (route) => replays.inc({ route }),
+  };
+
+  return {
+    registry,
+    telemetry,
+    observeRequest: (request: RequestObservation) =>
+      requestDuration.observe(
+        { method: request.method, route: request.route, status: String(request.status) },
+        request.seconds,
+      ),
+    render: async () => ({ contentType: registry.contentType, body: await registry.metrics() }),
+  };
+}
+
+/** The outbox backlog as the relay sees it: unpublished rows and how long the oldest has waited. */
+async function readOutboxBacklog(db: Database): Promise<{ pending: number; lagSeconds: number }> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error("outbox query timed out")), OUTBOX_QUERY_TIMEOUT_MS);
+  });
+  try {
+    const [row] = await Promise.race([
+      queryRows<{ pending: number | string; lag_seconds: number | string | null }>(
+        db,
+        sql`SELECT count(*)::int AS pending,
+              coalesce(extract(epoch FROM now() - min(occurred_at)), 0)::float8 AS lag_seconds
+            FROM outbox WHERE published_at IS NULL`,
+      ),
+      timeout,
+    ]);
+    return { pending: Number(row?.pending ?? 0), lagSeconds: Math.max(0, Number(row?.lag_seconds ?? 0)) };
+  } finally {
+    clearTimeout(timer);
+  }
+}
