@@ -6,24 +6,32 @@ import { IDEMPOTENCY_RETENTION_HOURS } from "./idempotency.ts";
 
 type ExpiredRow = { id: string; session_id: string; user_id: string; expired_at: string; seat_ids: string[] };
 
+/** Which overdue holds one expiry transaction takes: a batch (the sweeper) or one hold (its callback). */
+type DueHolds = { batchSize: number } | { reservationId: string };
+
 /**
- * Marks one batch of overdue holds EXPIRED and writes their events, in one transaction. Rows another
- * instance is working on are skipped, not waited for. Nothing is done to seats: an overdue claim's
- * time range is already in the past, so the seat is free for everyone, and a claim taken since by
+ * Marks overdue holds EXPIRED and writes their events, in one transaction. A batch skips rows
+ * another instance is working on; a single hold waits for its row, so a payment in flight decides
+ * first and the re-check then sees its outcome. Nothing is done to seats: an overdue claim's time
+ * range is already in the past, so the seat is free for everyone, and a claim taken since by
  * someone else is a different row this never touches.
  */
-export async function expireOverdueHolds(db: Executor, batchSize: number): Promise<number> {
+async function expireDue(db: Executor, due: DueHolds): Promise<ExpiredRow[]> {
+  const pick =
+    "reservationId" in due
+      ? sql`SELECT id FROM reservations
+            WHERE id = ${due.reservationId}::uuid AND status = 'PENDING' AND expires_at <= now()
+            FOR UPDATE`
+      : sql`SELECT id FROM reservations
+            WHERE status = 'PENDING' AND expires_at <= now()
+            ORDER BY expires_at
+            LIMIT ${due.batchSize}
+            FOR UPDATE SKIP LOCKED`;
   return db.transaction(async (tx) => {
     const expired = await queryRows<ExpiredRow>(
       tx,
       sql`
-        WITH due AS (
-          SELECT id FROM reservations
-          WHERE status = 'PENDING' AND expires_at <= now()
-          ORDER BY expires_at
-          LIMIT ${batchSize}
-          FOR UPDATE SKIP LOCKED
-        )
+        WITH due AS (${pick})
         UPDATE reservations r SET status = 'EXPIRED', updated_at = now()
         FROM due WHERE r.id = due.id
         RETURNING r.id, r.session_id, r.user_id, ${isoTime(sql`r.expires_at`)} AS expired_at,
@@ -42,8 +50,30 @@ export async function expireOverdueHolds(db: Executor, batchSize: number): Promi
         })),
       ]);
     }
-    return expired.length;
+    return expired;
   });
+}
+
+/** Expires one batch of overdue holds; returns how many it expired. */
+export async function expireOverdueHolds(db: Executor, batchSize: number): Promise<number> {
+  return (await expireDue(db, { batchSize })).length;
+}
+
+/**
+ * What became of one hold whose expiry callback arrived: `expired` now, already `settled` (paid,
+ * cancelled or expired before), `not-due` yet (the callback came early), or `not-found`.
+ */
+export type HoldExpiry = "expired" | "settled" | "not-due" | "not-found";
+
+/** Expires one hold if, re-checked under its row lock, it is still PENDING and past its time. */
+export async function expireHold(db: Executor, reservationId: string): Promise<HoldExpiry> {
+  if ((await expireDue(db, { reservationId })).length > 0) return "expired";
+  const [row] = await queryRows<{ status: string; due: boolean }>(
+    db,
+    sql`SELECT status, expires_at <= now() AS due FROM reservations WHERE id = ${reservationId}::uuid`,
+  );
+  if (!row) return "not-found";
+  return row.status === "PENDING" && !row.due ? "not-due" : "settled";
 }
 
 /** Expires batches until none is left; returns how many holds it expired. */
