@@ -72,6 +72,8 @@ export const reservations = pgTable(
     expiresAt: timestamp("expires_at", { withTimezone: true, mode: "date" }).notNull(),
     createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
     updatedAt: timestamp("updated_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+    /** The QStash message that expires this hold, kept so that paying can cancel it. */
+    expiryMessageId: text("expiry_message_id"),
   },
   (t) => [
     index("reservations_user_idx").on(t.userId, t.createdAt),

@@ -1,0 +1,1 @@
+ALTER TABLE "reservations" ADD COLUMN "expiry_message_id" text;
