@@ -1,6 +1,5 @@
 import { mkdirSync } from "node:fs";
 import { serve } from "@hono/node-server";
-import pino from "pino";
 import { createApp } from "../app.ts";
 import type { Database } from "../db/database.ts";
 import { migrateEmbedded, migratePostgres } from "../db/migrate-node.ts";
@@ -8,6 +7,9 @@ import { createNodePostgresDatabase } from "../db/node-postgres.ts";
 import { createPgliteDatabase } from "../db/pglite.ts";
 import { type Config, ConfigError, parseEnv } from "../env.ts";
 import { startSweeper } from "../expiry/sweeper.ts";
+import { memoryCheck } from "./node-health.ts";
+import { createNodeLogger } from "./node-logger.ts";
+import { createPromMetrics } from "./prom-metrics.ts";
 
 async function openDatabase(
   config: Config,
@@ -31,25 +33,21 @@ async function main(): Promise<void> {
     console.error(error.message);
     process.exit(1);
   }
-  const logger = pino({ level: config.logLevel, redact: ["*.password", "*.token", "*.authorization"] });
+  const logger = createNodeLogger(config.logLevel);
   const database = await openDatabase(config);
-  const memory = {
-    name: "memory",
-    required: false,
-    check: async () => {
-      const rssMb = Math.round(process.memoryUsage().rss / 1024 / 1024);
-      return rssMb < 1024 ? ("ok" as const) : { degraded: `rss ${rssMb} MB` };
-    },
-  };
+  const metrics = createPromMetrics({ db: database.db });
   const app = createApp({
     db: database.db,
     reservationTtlSeconds: config.reservationTtlSeconds,
     logger,
-    healthChecks: [memory],
+    healthChecks: [memoryCheck()],
+    metrics,
+    telemetry: metrics.telemetry,
   });
   const sweeper = startSweeper({
     db: database.db,
     intervalMs: config.expirySweepIntervalMs,
+    telemetry: metrics.telemetry,
     onError: (error) => logger.warn({ err: error }, "expiry sweep failed; retrying next interval"),
     onSwept: (expired) => {
       if (expired > 0) logger.info({ expired }, "expired overdue holds");

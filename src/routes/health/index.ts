@@ -4,9 +4,11 @@ import { type AppDeps, createRouter, type HealthCheck } from "../router.ts";
 import { json } from "../schemas.ts";
 
 const CHECK_TIMEOUT_MS = 2_000;
+/** Always named in the report; one without a check (not configured on this instance) reads `disabled`. */
+const DEPENDENCIES = ["database", "redis", "rabbitmq", "memory"] as const;
 
 const CheckResult = z.object({
-  status: z.enum(["ok", "degraded", "down"]),
+  status: z.enum(["ok", "degraded", "down", "disabled"]),
   required: z.boolean(),
   latencyMs: z.number(),
   detail: z.string().optional(),
@@ -57,11 +59,23 @@ async function run(check: HealthCheck): Promise<CheckResult> {
     if (outcome === "ok") return { status: "ok", required: check.required, latencyMs: latency() };
     return { status: "degraded", required: check.required, latencyMs: latency(), detail: outcome.degraded };
   } catch (error) {
-    const detail = error instanceof Error ? error.message : String(error);
-    return { status: "down", required: check.required, latencyMs: latency(), detail };
+    return { status: "down", required: check.required, latencyMs: latency(), detail: rootCause(error) };
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** The innermost message: drizzle wraps driver errors in "Failed query: ...", which says nothing. */
+function rootCause(error: unknown): string {
+  let message = String(error);
+  for (let current: unknown = error, depth = 0; current && depth < 5; depth++) {
+    if (!(current instanceof Error)) break;
+    const code = (current as { code?: unknown }).code;
+    if (current.message) message = current.message;
+    else if (typeof code === "string") message = code;
+    current = current.cause;
+  }
+  return message;
 }
 
 export function healthRoutes(deps: AppDeps) {
@@ -77,25 +91,37 @@ export function healthRoutes(deps: AppDeps) {
     ...(deps.healthChecks ?? []),
   ];
 
+  const disabled: CheckResult = {
+    status: "disabled",
+    required: false,
+    latencyMs: 0,
+    detail: "not configured",
+  };
+
+  /** `down` when a required dependency is down; `degraded` when an optional one is not `ok`. */
   async function report() {
     const results = await Promise.all(checks.map(run));
-    const byName = Object.fromEntries(
-      checks.map((check, index) => [check.name, results[index] as CheckResult]),
+    const byName: Record<string, CheckResult> = Object.fromEntries(
+      DEPENDENCIES.map((name) => [name, disabled]),
     );
+    checks.forEach((check, index) => {
+      byName[check.name] = results[index] as CheckResult;
+    });
     const down = results.some((result) => result.required && result.status === "down");
     const degraded = results.some((result) => result.status !== "ok");
     const status = down ? ("down" as const) : degraded ? ("degraded" as const) : ("ok" as const);
     return { status, checks: byName };
   }
 
+  const noStore = { "cache-control": "no-store" };
   return createRouter()
     .openapi(health, async (c) => {
       const body = await report();
-      return body.status === "down" ? c.json(body, 503) : c.json(body, 200);
+      return body.status === "down" ? c.json(body, 503, noStore) : c.json(body, 200, noStore);
     })
-    .openapi(live, (c) => c.json({ status: "ok" as const }, 200))
+    .openapi(live, (c) => c.json({ status: "ok" as const }, 200, noStore))
     .openapi(ready, async (c) => {
       const body = await report();
-      return body.status === "down" ? c.json(body, 503) : c.json(body, 200);
+      return body.status === "down" ? c.json(body, 503, noStore) : c.json(body, 200, noStore);
     });
 }
