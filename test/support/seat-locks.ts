@@ -1,0 +1,129 @@
+import { Redis } from "ioredis";
+import type { Database, Executor } from "../../src/db/database.ts";
+import { advisorySeatLock } from "../../src/seat-lock/advisory.ts";
+import type { SeatClaim, SeatLock } from "../../src/seat-lock/seat-lock.ts";
+import { createTcpRedisSeatLock } from "../../src/seat-lock/tcp-redis.ts";
+import { createUpstashSeatLock } from "../../src/seat-lock/upstash.ts";
+import { openTestDatabase, type TestDatabase } from "./database.ts";
+import { serviceUrl } from "./services.ts";
+import { startUpstashStandIn, type UpstashStandIn } from "./upstash-stand-in.ts";
+
+export type LockName = "upstash" | "redis" | "advisory";
+
+/** One seat-lock implementation with what it runs on, for the shared suites. */
+export type LockUnderTest = {
+  name: LockName;
+  lock: SeatLock;
+  /** Redis locks outlive the claim transaction (until released or expired); advisory ones end with it. */
+  outlivesTransaction: boolean;
+  /** Advisory locks live in a transaction of this database. */
+  database?: TestDatabase;
+  keyPrefix: string;
+  standIn?: UpstashStandIn;
+  close(): Promise<void>;
+};
+
+/** The implementations whose services are configured: Redis ones need TEST_REDIS_URL, advisory TEST_DATABASE_URL. */
+export function availableLocks(): LockName[] {
+  const names: LockName[] = [];
+  if (serviceUrl("TEST_REDIS_URL")) names.push("upstash", "redis");
+  if (serviceUrl("TEST_DATABASE_URL")) names.push("advisory");
+  return names;
+}
+
+export async function openLock(name: LockName, timeoutMs = 2_000): Promise<LockUnderTest> {
+  const keyPrefix = `test-seat-lock:${crypto.randomUUID().slice(0, 8)}:`;
+  if (name === "advisory") {
+    const database = await openTestDatabase("postgres", 40);
+    return {
+      name,
+      lock: advisorySeatLock,
+      outlivesTransaction: false,
+      database,
+      keyPrefix,
+      close: database.close,
+    };
+  }
+  const redisUrl = serviceUrl("TEST_REDIS_URL") as string;
+  if (name === "redis") {
+    const lock = createTcpRedisSeatLock({ url: redisUrl, timeoutMs, keyPrefix });
+    await lock.connect();
+    return { name, lock, outlivesTransaction: true, keyPrefix, close: () => lock.close() };
+  }
+  const standIn = await startUpstashStandIn({ redisUrl });
+  const lock = createUpstashSeatLock({ url: standIn.url, token: standIn.token, timeoutMs, keyPrefix });
+  return { name, lock, outlivesTransaction: true, keyPrefix, standIn, close: () => standIn.close() };
+}
+
+/** Redis seat locks never touch the database: any use of this transaction is a test failure. */
+const untouchable = new Proxy(
+  {},
+  {
+    get(_, property) {
+      throw new Error(`a Redis lease used the transaction (${String(property)})`);
+    },
+  },
+) as Executor;
+
+export type HeldAttempt = {
+  acquired: boolean;
+  /** The seats named as held by someone else. */
+  seatIds: string[];
+  /** Ends the attempt as holdSeats does: `commit` keeps a Redis lock, `abort` gives it back. */
+  end(outcome: "commit" | "abort"): Promise<void>;
+};
+
+/**
+ * One claim attempt driven the way holdSeats drives a lock: acquire, then enter the lease inside a
+ * claim transaction (kept open until `end` for advisory locks, which live there).
+ */
+export async function attempt(subject: LockUnderTest, claim: SeatClaim): Promise<HeldAttempt> {
+  const result = await subject.lock.acquire(claim);
+  if (!result.acquired) return { acquired: false, seatIds: result.seatIds, end: async () => {} };
+  const { lease } = result;
+  if (!subject.database) {
+    const lost = await lease.enter(untouchable);
+    return {
+      acquired: lost.length === 0,
+      seatIds: lost,
+      end: async (outcome) => {
+        if (outcome === "abort") await lease.release();
+      },
+    };
+  }
+  return inTransaction(subject.database.db, async (tx) => lease.enter(tx));
+}
+
+async function inTransaction(db: Database, enter: (tx: Executor) => Promise<string[]>): Promise<HeldAttempt> {
+  let finish: () => void = () => {};
+  const finished = new Promise<void>((resolve) => {
+    finish = resolve;
+  });
+  let report: (lost: string[]) => void = () => {};
+  let failed: (error: unknown) => void = () => {};
+  const entered = new Promise<string[]>((resolve, reject) => {
+    report = resolve;
+    failed = reject;
+  });
+  const transaction = db
+    .transaction(async (tx) => {
+      const lost = await enter(tx);
+      report(lost);
+      if (lost.length === 0) await finished;
+    })
+    .catch(failed);
+  const lost = await entered;
+  return {
+    acquired: lost.length === 0,
+    seatIds: lost,
+    end: async () => {
+      finish();
+      await transaction;
+    },
+  };
+}
+
+/** A direct connection to the test Redis, to look at keys the locks wrote. */
+export function inspectRedis(): Redis {
+  return new Redis(serviceUrl("TEST_REDIS_URL") as string, { lazyConnect: false });
+}
