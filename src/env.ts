@@ -67,3 +67,21 @@ export function parseEnv(record: Record<string, string | undefined>): Config {
     logLevel: env.LOG_LEVEL,
   };
 }
+
+/**
+ * The sidecar relays an existing PostgreSQL outbox to RabbitMQ, so unlike the API it needs both
+ * URLs; answers them or fails naming the missing variable.
+ */
+export function sidecarUrls(config: Config): { databaseUrl: string; amqpUrl: string } {
+  if (!config.databaseUrl) {
+    throw new ConfigError(
+      "Invalid configuration: DATABASE_URL: required by the sidecar (the outbox to relay)",
+    );
+  }
+  if (!config.amqpUrl) {
+    throw new ConfigError(
+      "Invalid configuration: AMQP_URL: required by the sidecar (the broker to publish to)",
+    );
+  }
+  return { databaseUrl: config.databaseUrl, amqpUrl: config.amqpUrl };
+}

@@ -6,6 +6,7 @@ import { migrateEmbedded, migratePostgres } from "../db/migrate-node.ts";
 import { createNodePostgresDatabase } from "../db/node-postgres.ts";
 import { createPgliteDatabase } from "../db/pglite.ts";
 import { type Config, ConfigError, parseEnv } from "../env.ts";
+import { startNodeRelay } from "../events/relay-node.ts";
 import { startSweeper } from "../expiry/sweeper.ts";
 import { memoryCheck } from "./node-health.ts";
 import { createNodeLogger } from "./node-logger.ts";
@@ -36,11 +37,15 @@ async function main(): Promise<void> {
   const logger = createNodeLogger(config.logLevel);
   const database = await openDatabase(config);
   const metrics = createPromMetrics({ db: database.db });
+  // Events wait in the outbox either way; without AMQP_URL a sidecar may relay them.
+  const relay = config.amqpUrl
+    ? startNodeRelay({ db: database.db, amqpUrl: config.amqpUrl, databaseUrl: config.databaseUrl, logger })
+    : undefined;
   const app = createApp({
     db: database.db,
     reservationTtlSeconds: config.reservationTtlSeconds,
     logger,
-    healthChecks: [memoryCheck()],
+    healthChecks: [memoryCheck(), ...(relay?.healthChecks ?? [])],
     metrics,
     telemetry: metrics.telemetry,
   });
@@ -61,6 +66,7 @@ async function main(): Promise<void> {
     logger.info({ signal }, "shutting down");
     server.close();
     await sweeper.stop();
+    await relay?.stop();
     await database.close();
     process.exit(0);
   };

@@ -1,0 +1,46 @@
+import { migratePostgres } from "../db/migrate-node.ts";
+import { createNodePostgresDatabase } from "../db/node-postgres.ts";
+import { type Config, ConfigError, parseEnv, sidecarUrls } from "../env.ts";
+import { startNodeRelay } from "../events/relay-node.ts";
+import { createNodeLogger } from "./node-logger.ts";
+
+/**
+ * `npm run sidecar`: the outbox relay as a process of its own, for deployments where the API runs
+ * on the edge (Workers, Deno Deploy) and cannot speak AMQP. It reads the same outbox table the API
+ * writes and publishes to RabbitMQ; run one or several, they share the work safely.
+ */
+async function main(): Promise<void> {
+  let config: Config;
+  let urls: { databaseUrl: string; amqpUrl: string };
+  try {
+    config = parseEnv(process.env);
+    urls = sidecarUrls(config);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(error.message);
+    process.exit(1);
+  }
+  const logger = createNodeLogger(config.logLevel);
+  // Edge runtimes cannot run drizzle's migrator; the sidecar can, under the same lock as the API.
+  await migratePostgres(urls.databaseUrl);
+  const database = createNodePostgresDatabase(urls.databaseUrl, 3);
+  const relay = startNodeRelay({
+    db: database.db,
+    amqpUrl: urls.amqpUrl,
+    databaseUrl: urls.databaseUrl,
+    logger,
+    connectionName: "outbox-sidecar",
+  });
+  logger.info({}, "outbox sidecar relaying to RabbitMQ");
+
+  const shutdown = async (signal: string) => {
+    logger.info({ signal }, "shutting down");
+    await relay.stop();
+    await database.close();
+    process.exit(0);
+  };
+  process.once("SIGINT", () => void shutdown("SIGINT"));
+  process.once("SIGTERM", () => void shutdown("SIGTERM"));
+}
+
+await main();
