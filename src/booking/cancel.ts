@@ -3,6 +3,7 @@ import { appendEvents } from "../events/outbox.ts";
 import type { BookingDeps } from "./deps.ts";
 import { fail, ok, type Result } from "./errors.ts";
 import { getReservation, lockReservation } from "./reservations.ts";
+import { lockedSeatsOf, releaseSeatLocks } from "./seat-locks.ts";
 import { noTelemetry } from "./telemetry.ts";
 import type { ReservationView } from "./views.ts";
 
@@ -46,5 +47,6 @@ export async function cancelReservation(
     return view.ok ? ok(view.value) : view;
   });
   if (cancelledNow) (deps.telemetry ?? noTelemetry).holdOutcome("cancelled");
+  if (cancelledNow && result.ok) await releaseSeatLocks(deps, lockedSeatsOf(result.value));
   return result;
 }

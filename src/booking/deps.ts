@@ -1,4 +1,5 @@
 import type { Database } from "../db/database.ts";
+import type { SeatLock } from "../seat-lock/seat-lock.ts";
 import type { Telemetry } from "./telemetry.ts";
 
 /** What the booking services need from the outside world. */
@@ -7,6 +8,8 @@ export type BookingDeps = {
   reservationTtlSeconds: number;
   /** Counters for /metrics; the no-op when absent. */
   telemetry?: Telemetry;
+  /** Redis seat locks taken before the claim transaction; advisory locks inside it when absent. */
+  seatLock?: SeatLock;
 };
 
 /** A result that may come from an earlier request with the same Idempotency-Key. */

@@ -2,7 +2,9 @@ import { sql } from "drizzle-orm";
 import { type Executor, queryRows } from "../db/database.ts";
 import { isoTime } from "../db/sql-helpers.ts";
 import { appendEvents } from "../events/outbox.ts";
+import type { SeatLock } from "../seat-lock/seat-lock.ts";
 import { IDEMPOTENCY_RETENTION_HOURS } from "./idempotency.ts";
+import { releaseSeatLocks } from "./seat-locks.ts";
 
 type ExpiredRow = { id: string; session_id: string; user_id: string; expired_at: string; seat_ids: string[] };
 
@@ -14,9 +16,10 @@ type DueHolds = { batchSize: number } | { reservationId: string };
  * another instance is working on; a single hold waits for its row, so a payment in flight decides
  * first and the re-check then sees its outcome. Nothing is done to seats: an overdue claim's time
  * range is already in the past, so the seat is free for everyone, and a claim taken since by
- * someone else is a different row this never touches.
+ * someone else is a different row this never touches. Seat locks are released after the commit,
+ * token-checked: a lock someone else took since stays theirs.
  */
-async function expireDue(db: Executor, due: DueHolds): Promise<ExpiredRow[]> {
+async function expireDue(db: Executor, due: DueHolds, seatLock?: SeatLock): Promise<ExpiredRow[]> {
   const pick =
     "reservationId" in due
       ? sql`SELECT id FROM reservations
@@ -27,7 +30,7 @@ async function expireDue(db: Executor, due: DueHolds): Promise<ExpiredRow[]> {
             ORDER BY expires_at
             LIMIT ${due.batchSize}
             FOR UPDATE SKIP LOCKED`;
-  return db.transaction(async (tx) => {
+  const expired = await db.transaction(async (tx) => {
     const expired = await queryRows<ExpiredRow>(
       tx,
       sql`
@@ -52,11 +55,21 @@ async function expireDue(db: Executor, due: DueHolds): Promise<ExpiredRow[]> {
     }
     return expired;
   });
+  await Promise.all(
+    expired.map((hold) =>
+      releaseSeatLocks({ seatLock }, { sessionId: hold.session_id, seatIds: hold.seat_ids, owner: hold.id }),
+    ),
+  );
+  return expired;
 }
 
 /** Expires one batch of overdue holds; returns how many it expired. */
-export async function expireOverdueHolds(db: Executor, batchSize: number): Promise<number> {
-  return (await expireDue(db, { batchSize })).length;
+export async function expireOverdueHolds(
+  db: Executor,
+  batchSize: number,
+  seatLock?: SeatLock,
+): Promise<number> {
+  return (await expireDue(db, { batchSize }, seatLock)).length;
 }
 
 /**
@@ -66,8 +79,12 @@ export async function expireOverdueHolds(db: Executor, batchSize: number): Promi
 export type HoldExpiry = "expired" | "settled" | "not-due" | "not-found";
 
 /** Expires one hold if, re-checked under its row lock, it is still PENDING and past its time. */
-export async function expireHold(db: Executor, reservationId: string): Promise<HoldExpiry> {
-  if ((await expireDue(db, { reservationId })).length > 0) return "expired";
+export async function expireHold(
+  db: Executor,
+  reservationId: string,
+  seatLock?: SeatLock,
+): Promise<HoldExpiry> {
+  if ((await expireDue(db, { reservationId }, seatLock)).length > 0) return "expired";
   const [row] = await queryRows<{ status: string; due: boolean }>(
     db,
     sql`SELECT status, expires_at <= now() AS due FROM reservations WHERE id = ${reservationId}::uuid`,
@@ -77,10 +94,14 @@ export async function expireHold(db: Executor, reservationId: string): Promise<H
 }
 
 /** Expires batches until none is left; returns how many holds it expired. */
-export async function expireAllOverdueHolds(db: Executor, batchSize = 500): Promise<number> {
+export async function expireAllOverdueHolds(
+  db: Executor,
+  batchSize = 500,
+  seatLock?: SeatLock,
+): Promise<number> {
   let total = 0;
   for (;;) {
-    const expired = await expireOverdueHolds(db, batchSize);
+    const expired = await expireOverdueHolds(db, batchSize, seatLock);
     total += expired;
     if (expired < batchSize) return total;
   }

@@ -7,6 +7,7 @@ import type { BookingDeps, Outcome } from "./deps.ts";
 import { fail, ok, type Result } from "./errors.ts";
 import { type IdempotencyRequest, rememberResponse, takeIdempotencyKey } from "./idempotency.ts";
 import { fromCents } from "./money.ts";
+import { enterSeatLease, lockSeats } from "./seat-locks.ts";
 import { noTelemetry } from "./telemetry.ts";
 import type { ReservationView } from "./views.ts";
 
@@ -19,14 +20,14 @@ type SeatCheck = {
   number: number;
   label: string;
   price_cents: number;
-  locked: boolean;
   taken: boolean;
 };
 
 /**
  * Holds every requested seat for one user, or none. The exclusion constraint on claims is the
- * guarantee; the advisory try-locks in front of it only turn concurrent buyers of one seat away
- * at once instead of letting them queue on the constraint.
+ * guarantee; the seat lock in front of it (Redis before the transaction, advisory try-locks inside
+ * it) only turns concurrent buyers of one seat away at once instead of letting them queue on the
+ * constraint. The reservation id is chosen first: it is the lock's owner token.
  */
 export async function holdSeats(
   deps: BookingDeps,
@@ -46,16 +47,28 @@ async function attemptHold(
   idempotency?: IdempotencyRequest,
 ): Promise<Result<Outcome<ReservationView>>> {
   const seatIds = [...new Set(request.seatIds)].sort();
+  const reservationId = crypto.randomUUID();
+  const locked = await lockSeats(deps, { seatIds, owner: reservationId }, idempotency !== undefined);
+  if (!locked.ok) return locked;
+  let created = false;
   try {
-    return await deps.db.transaction(async (tx) => {
+    const result = await deps.db.transaction(async (tx): Promise<Result<Outcome<ReservationView>>> => {
       if (idempotency) {
         const key = await takeIdempotencyKey(tx, idempotency);
         if (!key.ok) return key;
         if (key.value) return ok({ view: key.value.storedResponse as ReservationView, replayed: true });
       }
+      const lost = await enterSeatLease(deps, locked.value, tx);
+      if (lost.length > 0) return fail({ code: "SEAT_UNAVAILABLE", seatIds: lost });
       const checked = await checkSeats(tx, seatIds);
       if (!checked.ok) return checked;
-      const view = await claimSeats(tx, deps.reservationTtlSeconds, request.userId, checked.value);
+      const view = await claimSeats(
+        tx,
+        reservationId,
+        deps.reservationTtlSeconds,
+        request.userId,
+        checked.value,
+      );
       await appendEvents(tx, view.id, [
         {
           type: "reservation.created",
@@ -72,10 +85,15 @@ async function attemptHold(
       if (idempotency) await rememberResponse(tx, idempotency, view);
       return ok({ view, replayed: false });
     });
+    created = result.ok && !result.value.replayed;
+    return result;
   } catch (error) {
     // A concurrent claim committed between our check and our insert: the constraint refused ours.
     if (sqlState(error) !== EXCLUSION_VIOLATION) throw error;
     return fail({ code: "SEAT_UNAVAILABLE", seatIds: await takenSeats(deps.db, seatIds) });
+  } finally {
+    // The lock stays with the new hold (until paid, cancelled or expired); otherwise it goes now.
+    if (!created) await locked.value.release();
   }
 }
 
@@ -84,7 +102,6 @@ async function checkSeats(tx: Executor, seatIds: string[]): Promise<Result<SeatC
     tx,
     sql`
       SELECT s.id, s.session_id, s."row", s."number", s.label, se.price_cents,
-        pg_try_advisory_xact_lock(hashtextextended(s.id::text, 0)) AS locked,
         EXISTS (SELECT 1 FROM reservation_seats rs WHERE rs.seat_id = s.id AND upper(rs.claim) > now()) AS taken
       FROM seats s JOIN sessions se ON se.id = s.session_id
       WHERE s.id = ANY(${uuidArray(seatIds)})
@@ -95,7 +112,7 @@ async function checkSeats(tx: Executor, seatIds: string[]): Promise<Result<SeatC
   if (missing.length > 0) return fail({ code: "SEAT_NOT_FOUND", seatIds: missing });
   const sessionIds = [...new Set(seats.map((seat) => seat.session_id))];
   if (sessionIds.length > 1) return fail({ code: "SEATS_FROM_MULTIPLE_SESSIONS", sessionIds });
-  const unavailable = seats.filter((seat) => seat.taken || !seat.locked).map((seat) => seat.id);
+  const unavailable = seats.filter((seat) => seat.taken).map((seat) => seat.id);
   if (unavailable.length > 0) return fail({ code: "SEAT_UNAVAILABLE", seatIds: unavailable });
   return ok(seats);
 }
@@ -103,6 +120,7 @@ async function checkSeats(tx: Executor, seatIds: string[]): Promise<Result<SeatC
 /** Writes the reservation and its claims in one statement; seats are inserted in sorted order. */
 async function claimSeats(
   tx: Executor,
+  reservationId: string,
   ttlSeconds: number,
   userId: string,
   seats: SeatCheck[],
@@ -114,8 +132,8 @@ async function claimSeats(
     tx,
     sql`
       WITH reservation AS (
-        INSERT INTO reservations (session_id, user_id, total_cents, expires_at)
-        VALUES (${first.session_id}::uuid, ${userId}, ${totalCents}, now() + make_interval(secs => ${ttlSeconds}))
+        INSERT INTO reservations (id, session_id, user_id, total_cents, expires_at)
+        VALUES (${reservationId}::uuid, ${first.session_id}::uuid, ${userId}, ${totalCents}, now() + make_interval(secs => ${ttlSeconds}))
         RETURNING id, expires_at, created_at
       ), claims AS (
         INSERT INTO reservation_seats (reservation_id, seat_id, session_id, claim)

@@ -8,6 +8,7 @@ import { fail, ok, type Result } from "./errors.ts";
 import { type IdempotencyRequest, rememberResponse, takeIdempotencyKey } from "./idempotency.ts";
 import { fromCents } from "./money.ts";
 import { getReservation, type LockedReservation, lockReservation } from "./reservations.ts";
+import { lockedSeatsOf, releaseSeatLocks } from "./seat-locks.ts";
 import { noTelemetry } from "./telemetry.ts";
 import type { ReservationView } from "./views.ts";
 
@@ -51,6 +52,8 @@ export async function payReservation(
     });
     // Counted once committed, and only by the payment that made the sale, not by repeats.
     if (paidNow) (deps.telemetry ?? noTelemetry).holdOutcome("paid");
+    // A sold seat is refused by the database; its lock would only delay that answer.
+    if (paidNow && result.ok) await releaseSeatLocks(deps, lockedSeatsOf(result.value.view));
     return result;
   } catch (error) {
     if (sqlState(error) === EXCLUSION_VIOLATION) return fail({ code: "RESERVATION_EXPIRED", reservationId });

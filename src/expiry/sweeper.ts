@@ -1,6 +1,7 @@
 import { expireAllOverdueHolds, pruneIdempotencyKeys } from "../booking/expire.ts";
 import { noTelemetry, type Telemetry } from "../booking/telemetry.ts";
 import type { Database } from "../db/database.ts";
+import type { SeatLock } from "../seat-lock/seat-lock.ts";
 
 export type SweeperOptions = {
   db: Database;
@@ -9,6 +10,8 @@ export type SweeperOptions = {
   onSwept?: (expired: number) => void;
   /** Counts each completed run and the holds it expired; the no-op when absent. */
   telemetry?: Telemetry;
+  /** Releases the seat locks of the holds it expires. */
+  seatLock?: SeatLock;
 };
 
 const PRUNE_EVERY_MS = 60 * 60 * 1000;
@@ -26,7 +29,7 @@ export function startSweeper(options: SweeperOptions): { stop: () => Promise<voi
 
   const sweep = async () => {
     try {
-      const expired = await expireAllOverdueHolds(options.db);
+      const expired = await expireAllOverdueHolds(options.db, undefined, options.seatLock);
       const telemetry = options.telemetry ?? noTelemetry;
       telemetry.sweeperRun(expired);
       if (expired > 0) telemetry.holdOutcome("expired", expired);

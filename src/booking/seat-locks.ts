@@ -1,0 +1,79 @@
+import { sql } from "drizzle-orm";
+import { type Executor, queryRows } from "../db/database.ts";
+import { uuidArray } from "../db/sql-helpers.ts";
+import { advisoryLease, advisorySeatLock } from "../seat-lock/advisory.ts";
+import type { SeatLease, SeatRelease } from "../seat-lock/seat-lock.ts";
+import type { BookingDeps } from "./deps.ts";
+import { fail, ok, type Result } from "./errors.ts";
+import { noTelemetry } from "./telemetry.ts";
+
+/**
+ * How a hold uses the seat lock: take it before the claim transaction, so buyers of a seat someone
+ * is claiming are turned away without touching the database, and give it back whenever the claim
+ * did not produce a new hold. Locks only shield the database; its constraint decides.
+ */
+export async function lockSeats(
+  deps: BookingDeps,
+  claim: { seatIds: string[]; owner: string },
+  idempotent: boolean,
+): Promise<Result<SeatLease>> {
+  const seatLock = deps.seatLock ?? advisorySeatLock;
+  let sessionId = "";
+  if (seatLock.keyedBySession) {
+    const session = await sessionOfSeats(deps.db, claim.seatIds);
+    if (!session.ok) return session;
+    sessionId = session.value;
+  }
+  const attempt = await seatLock.acquire({ ...claim, sessionId, ttlMs: deps.reservationTtlSeconds * 1000 });
+  if (attempt.acquired) {
+    if (attempt.lease.backend !== "advisory")
+      telemetryOf(deps).lockAcquisition(attempt.lease.backend, "acquired");
+    return ok(attempt.lease);
+  }
+  telemetryOf(deps).lockAcquisition(attempt.backend, "conflict");
+  // A retry of a hold that went through finds its own seats locked; only the database knows the
+  // key and can replay the stored answer, so such a request goes on with in-transaction locks.
+  if (idempotent) return ok(advisoryLease(claim.seatIds));
+  return fail({ code: "SEAT_UNAVAILABLE", seatIds: attempt.seatIds });
+}
+
+/** First thing in the claim transaction: the seats another claimant holds there, if any. */
+export async function enterSeatLease(deps: BookingDeps, lease: SeatLease, tx: Executor): Promise<string[]> {
+  const lost = await lease.enter(tx);
+  if (lease.backend === "advisory") {
+    telemetryOf(deps).lockAcquisition("advisory", lost.length > 0 ? "conflict" : "acquired");
+  }
+  return lost;
+}
+
+/** The seats a hold's lock covers, with the hold's id as the owner token. */
+export function lockedSeatsOf(hold: { id: string; sessionId: string; seatIds: string[] }): SeatRelease {
+  return { sessionId: hold.sessionId, seatIds: hold.seatIds, owner: hold.id };
+}
+
+/** After a payment, cancellation or expiry. Never throws: an unreleased lock ends with its TTL. */
+export async function releaseSeatLocks(
+  deps: Pick<BookingDeps, "seatLock">,
+  seats: SeatRelease,
+): Promise<void> {
+  if (!deps.seatLock || seats.seatIds.length === 0) return;
+  await deps.seatLock.release(seats).catch(() => undefined);
+}
+
+function telemetryOf(deps: BookingDeps) {
+  return deps.telemetry ?? noTelemetry;
+}
+
+/** Redis keys carry the session as their hash tag, so the session is read (not written) first. */
+async function sessionOfSeats(db: Executor, seatIds: string[]): Promise<Result<string>> {
+  const rows = await queryRows<{ id: string; session_id: string }>(
+    db,
+    sql`SELECT id::text AS id, session_id::text AS session_id FROM seats WHERE id = ANY(${uuidArray(seatIds)})`,
+  );
+  const found = new Set(rows.map((row) => row.id));
+  const missing = seatIds.filter((id) => !found.has(id));
+  if (missing.length > 0) return fail({ code: "SEAT_NOT_FOUND", seatIds: missing });
+  const sessionIds = [...new Set(rows.map((row) => row.session_id))];
+  if (sessionIds.length > 1) return fail({ code: "SEATS_FROM_MULTIPLE_SESSIONS", sessionIds });
+  return ok(sessionIds[0] as string);
+}
