@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Database } from "../src/db/database.ts";
-import { createNodeLogger } from "../src/entry/node-logger.ts";
+import { createNodeLogger, runInRequestScope } from "../src/entry/node-logger.ts";
 import { call, createSessionVia, createTestApp, type TestApp } from "./support/app.ts";
 import {
   createScratchDatabase,
@@ -93,6 +93,28 @@ describe("request logs of the app", () => {
       status: 404,
       msg: "request",
     });
+  });
+
+  it("also name the request on lines that ports log while serving it (Node's request scope)", async () => {
+    const { logger, lines, raw } = capture("debug");
+    const slowRedis = {
+      name: "redis",
+      required: false,
+      check: async () => {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        logger.warn({ backend: "redis" }, "redis slow; advisory locks take over");
+        return { degraded: "slow" };
+      },
+    };
+    const app = createTestApp(database.db, { logger, healthChecks: [slowRedis], runInRequestScope });
+    const response = await app.request("/health");
+    const requestId = response.headers.get("x-request-id");
+    expect(lines().map((line) => [line.msg, line.requestId])).toEqual([
+      ["redis slow; advisory locks take over", requestId],
+      ["request", requestId],
+    ]);
+    // The scope and the bound logger both name the request: still one key per line.
+    for (const line of raw) expect(line.match(/"requestId"/g)).toHaveLength(1);
   });
 
   it("log a 500 with its request id and the error, credentials masked", async () => {

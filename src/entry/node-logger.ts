@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from "node:async_hooks";
 import pino, { type DestinationStream, type Logger, type LoggerOptions } from "pino";
 
 /**
@@ -38,6 +39,13 @@ export function scrubSecrets(value: unknown, depth = 0): unknown {
   return copy;
 }
 
+const requestScope = new AsyncLocalStorage<Record<string, unknown>>();
+
+/** Runs `run` with `bindings` (the request id) added to every line any Node logger writes meanwhile. */
+export function runInRequestScope<T>(bindings: Record<string, unknown>, run: () => Promise<T>): Promise<T> {
+  return requestScope.run(bindings, run);
+}
+
 export function createNodeLogger(level: string, destination?: DestinationStream): Logger {
   const options: LoggerOptions = {
     level,
@@ -47,6 +55,7 @@ export function createNodeLogger(level: string, destination?: DestinationStream)
       censor: CENSORED,
     },
     base: { service: "seat-reservation" },
+    mixin: () => requestScope.getStore() ?? {},
     // `formatters.log` already turned errors into scrubbed plain objects; keep them as they are.
     serializers: { err: (value: unknown) => value },
     timestamp: pino.stdTimeFunctions.isoTime,

@@ -9,7 +9,7 @@ import { type Config, ConfigError, parseEnv } from "../env.ts";
 import { startNodeRelay } from "../events/relay-node.ts";
 import { startSweeper } from "../expiry/sweeper.ts";
 import { memoryCheck } from "./node-health.ts";
-import { createNodeLogger } from "./node-logger.ts";
+import { createNodeLogger, runInRequestScope } from "./node-logger.ts";
 import { createPromMetrics } from "./prom-metrics.ts";
 
 async function openDatabase(
@@ -48,6 +48,7 @@ async function main(): Promise<void> {
     healthChecks: [memoryCheck(), ...(relay?.healthChecks ?? [])],
     metrics,
     telemetry: metrics.telemetry,
+    runInRequestScope,
   });
   const sweeper = startSweeper({
     db: database.db,

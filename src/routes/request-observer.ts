@@ -33,9 +33,10 @@ export function routeTemplate(c: Context): string {
 export function observeRequests(deps: AppDeps): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const started = performance.now();
-    const logger = bindLogger(deps.logger, { requestId: c.get("requestId") });
+    const bindings = { requestId: c.get("requestId") };
+    const logger = bindLogger(deps.logger, bindings);
     c.set("logger", logger);
-    await next();
+    await (deps.runInRequestScope ? deps.runInRequestScope(bindings, next) : next());
     const seconds = (performance.now() - started) / 1000;
     const route = routeTemplate(c);
     const method = METHODS.has(c.req.method) ? c.req.method : "OTHER";

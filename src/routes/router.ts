@@ -28,6 +28,11 @@ export type AppDeps = BookingDeps & {
   logger: Logger;
   healthChecks?: HealthCheck[];
   metrics?: MetricsExporter;
+  /**
+   * Runs the rest of a request inside a logging scope (Node: AsyncLocalStorage), so lines that
+   * ports log while serving it carry its request id too, not only the lines of `c.var.logger`.
+   */
+  runInRequestScope?: <T>(bindings: Record<string, unknown>, run: () => Promise<T>) => Promise<T>;
 };
 
 /** `logger` is the app's logger bound to the request id: every line it writes names the request. */
