@@ -13,6 +13,8 @@ const schema = z.object({
   REDIS_URL: optionalUrl,
   UPSTASH_REDIS_REST_URL: optionalUrl,
   UPSTASH_REDIS_REST_TOKEN: z.string().min(1).optional(),
+  SEAT_LOCK_TIMEOUT_MS: positiveInt(300),
+  SEAT_LOCK_COOLDOWN_MS: positiveInt(5000),
   AMQP_URL: optionalUrl,
   RESERVATION_TTL_SECONDS: positiveInt(30),
   EXPIRY_SWEEP_INTERVAL_MS: positiveInt(5000),
@@ -26,6 +28,8 @@ export type Config = {
   dataDir: string;
   redisUrl: string | undefined;
   upstash: { url: string; token: string } | undefined;
+  /** Redis seat-lock calls fail over to advisory locks after `timeoutMs`; Redis is retried after `cooldownMs`. */
+  seatLock: { timeoutMs: number; cooldownMs: number };
   amqpUrl: string | undefined;
   reservationTtlSeconds: number;
   expirySweepIntervalMs: number;
@@ -61,6 +65,7 @@ export function parseEnv(record: Record<string, string | undefined>): Config {
       env.UPSTASH_REDIS_REST_URL && env.UPSTASH_REDIS_REST_TOKEN
         ? { url: env.UPSTASH_REDIS_REST_URL, token: env.UPSTASH_REDIS_REST_TOKEN }
         : undefined,
+    seatLock: { timeoutMs: env.SEAT_LOCK_TIMEOUT_MS, cooldownMs: env.SEAT_LOCK_COOLDOWN_MS },
     amqpUrl: env.AMQP_URL,
     reservationTtlSeconds: env.RESERVATION_TTL_SECONDS,
     expirySweepIntervalMs: env.EXPIRY_SWEEP_INTERVAL_MS,
