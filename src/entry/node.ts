@@ -8,6 +8,7 @@ import { createPgliteDatabase } from "../db/pglite.ts";
 import { type Config, ConfigError, parseEnv } from "../env.ts";
 import { startNodeRelay } from "../events/relay-node.ts";
 import { startSweeper } from "../expiry/sweeper.ts";
+import { createNodeSeatLock } from "../seat-lock/node.ts";
 import { memoryCheck } from "./node-health.ts";
 import { createNodeLogger, runInRequestScope } from "./node-logger.ts";
 import { createPromMetrics } from "./prom-metrics.ts";
@@ -41,26 +42,36 @@ async function main(): Promise<void> {
   const relay = config.amqpUrl
     ? startNodeRelay({ db: database.db, amqpUrl: config.amqpUrl, databaseUrl: config.databaseUrl, logger })
     : undefined;
+  const seatLocks = await createNodeSeatLock(config, { telemetry: metrics.telemetry, logger });
   const app = createApp({
     db: database.db,
     reservationTtlSeconds: config.reservationTtlSeconds,
     logger,
-    healthChecks: [memoryCheck(), ...(relay?.healthChecks ?? [])],
+    healthChecks: [
+      memoryCheck(),
+      ...(relay?.healthChecks ?? []),
+      ...(seatLocks.healthCheck ? [seatLocks.healthCheck] : []),
+    ],
     metrics,
     telemetry: metrics.telemetry,
     runInRequestScope,
+    seatLock: seatLocks.seatLock,
   });
   const sweeper = startSweeper({
     db: database.db,
     intervalMs: config.expirySweepIntervalMs,
     telemetry: metrics.telemetry,
+    seatLock: seatLocks.seatLock,
     onError: (error) => logger.warn({ err: error }, "expiry sweep failed; retrying next interval"),
     onSwept: (expired) => {
       if (expired > 0) logger.info({ expired }, "expired overdue holds");
     },
   });
   const server = serve({ fetch: app.fetch, port: config.port }, (info) => {
-    logger.info({ port: info.port, database: database.kind }, `listening on http://localhost:${info.port}`);
+    logger.info(
+      { port: info.port, database: database.kind, seatLocks: seatLocks.description },
+      `listening on http://localhost:${info.port}`,
+    );
   });
 
   const shutdown = async (signal: string) => {
@@ -68,6 +79,7 @@ async function main(): Promise<void> {
     server.close();
     await sweeper.stop();
     await relay?.stop();
+    await seatLocks.close();
     await database.close();
     process.exit(0);
   };
