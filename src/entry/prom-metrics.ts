@@ -1,7 +1,7 @@
-import { sql } from "drizzle-orm";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { HoldOutcome, Telemetry } from "../booking/telemetry.ts";
-import { type Database, queryRows } from "../db/database.ts";
+import type { Database } from "../db/database.ts";
+import { type OutboxBacklog, readOutboxBacklog } from "../events/outbox-queries.ts";
 import type { MetricsExporter, RequestObservation } from "../routes/router.ts";
 
 /**
@@ -67,7 +67,7 @@ export function createPromMetrics(options: { db?: Database } = {}): PromMetrics 
   // Both gauges come from one query per scrape: whichever collects first starts it, the other joins.
   const readOutbox = () => {
     if (!options.db) return Promise.resolve();
-    outboxRead ??= readOutboxBacklog(options.db)
+    outboxRead ??= readOutboxBacklogWithin(options.db, OUTBOX_QUERY_TIMEOUT_MS)
       .then(
         (backlog) => {
           Object.assign(outbox, backlog);
@@ -123,23 +123,14 @@ export function createPromMetrics(options: { db?: Database } = {}): PromMetrics 
   };
 }
 
-/** The outbox backlog as the relay sees it: unpublished rows and how long the oldest has waited. */
-async function readOutboxBacklog(db: Database): Promise<{ pending: number; lagSeconds: number }> {
+/** The relays' backlog query, bounded so a hung database cannot hold up a scrape. */
+async function readOutboxBacklogWithin(db: Database, timeoutMs: number): Promise<OutboxBacklog> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error("outbox query timed out")), OUTBOX_QUERY_TIMEOUT_MS);
+    timer = setTimeout(() => reject(new Error("outbox query timed out")), timeoutMs);
   });
   try {
-    const [row] = await Promise.race([
-      queryRows<{ pending: number | string; lag_seconds: number | string | null }>(
-        db,
-        sql`SELECT count(*)::int AS pending,
-              coalesce(extract(epoch FROM now() - min(occurred_at)), 0)::float8 AS lag_seconds
-            FROM outbox WHERE published_at IS NULL`,
-      ),
-      timeout,
-    ]);
-    return { pending: Number(row?.pending ?? 0), lagSeconds: Math.max(0, Number(row?.lag_seconds ?? 0)) };
+    return await Promise.race([readOutboxBacklog(db), timeout]);
   } finally {
     clearTimeout(timer);
   }
