@@ -5,6 +5,7 @@ import { HTTPException } from "hono/http-exception";
 import { requestId } from "hono/request-id";
 import { isUnavailable } from "./db/errors.ts";
 import { healthRoutes } from "./routes/health/index.ts";
+import { internalRoutes } from "./routes/internal/index.ts";
 import { metricsRoutes } from "./routes/metrics/index.ts";
 import { ApiError, problemResponse } from "./routes/problem.ts";
 import { observeRequests } from "./routes/request-observer.ts";
@@ -37,6 +38,7 @@ export function createApp(deps: AppDeps) {
   app.route("/", salesRoutes(deps));
   app.route("/", healthRoutes(deps));
   app.route("/", metricsRoutes(deps));
+  app.route("/", internalRoutes(deps));
 
   app.doc31("/openapi.json", {
     openapi: "3.1.0",

@@ -2,6 +2,7 @@ import { sql } from "drizzle-orm";
 import { appendEvents } from "../events/outbox.ts";
 import type { BookingDeps } from "./deps.ts";
 import { fail, ok, type Result } from "./errors.ts";
+import { withdrawHoldExpiry } from "./expiry-callbacks.ts";
 import { getReservation, lockReservation } from "./reservations.ts";
 import { lockedSeatsOf, releaseSeatLocks } from "./seat-locks.ts";
 import { noTelemetry } from "./telemetry.ts";
@@ -47,6 +48,7 @@ export async function cancelReservation(
     return view.ok ? ok(view.value) : view;
   });
   if (cancelledNow) (deps.telemetry ?? noTelemetry).holdOutcome("cancelled");
+  if (cancelledNow) await withdrawHoldExpiry(deps, reservationId);
   if (cancelledNow && result.ok) await releaseSeatLocks(deps, lockedSeatsOf(result.value));
   return result;
 }

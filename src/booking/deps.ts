@@ -1,4 +1,5 @@
 import type { Database } from "../db/database.ts";
+import type { HoldExpiryCallbacks } from "../expiry/hold-expiry.ts";
 import type { SeatLock } from "../seat-lock/seat-lock.ts";
 import type { Telemetry } from "./telemetry.ts";
 
@@ -10,6 +11,8 @@ export type BookingDeps = {
   telemetry?: Telemetry;
   /** Redis seat locks taken before the claim transaction; advisory locks inside it when absent. */
   seatLock?: SeatLock;
+  /** Delayed expiry callbacks (QStash); the sweeper or Cron Trigger alone when absent. */
+  holdExpiry?: HoldExpiryCallbacks;
 };
 
 /** A result that may come from an earlier request with the same Idempotency-Key. */

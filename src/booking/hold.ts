@@ -5,6 +5,7 @@ import { isoTime, uuidArray } from "../db/sql-helpers.ts";
 import { appendEvents } from "../events/outbox.ts";
 import type { BookingDeps, Outcome } from "./deps.ts";
 import { fail, ok, type Result } from "./errors.ts";
+import { scheduleHoldExpiry } from "./expiry-callbacks.ts";
 import { type IdempotencyRequest, rememberResponse, takeIdempotencyKey } from "./idempotency.ts";
 import { fromCents } from "./money.ts";
 import { enterSeatLease, lockSeats } from "./seat-locks.ts";
@@ -38,6 +39,7 @@ export async function holdSeats(
   const telemetry = deps.telemetry ?? noTelemetry;
   if (result.ok && !result.value.replayed) telemetry.holdOutcome("created");
   else if (!result.ok && result.error.code === "SEAT_UNAVAILABLE") telemetry.holdOutcome("conflict");
+  if (result.ok && !result.value.replayed) await scheduleHoldExpiry(deps, result.value.view.id);
   return result;
 }
 

@@ -5,6 +5,7 @@ import { isoTime } from "../db/sql-helpers.ts";
 import { appendEvents } from "../events/outbox.ts";
 import type { BookingDeps, Outcome } from "./deps.ts";
 import { fail, ok, type Result } from "./errors.ts";
+import { withdrawHoldExpiry } from "./expiry-callbacks.ts";
 import { type IdempotencyRequest, rememberResponse, takeIdempotencyKey } from "./idempotency.ts";
 import { fromCents } from "./money.ts";
 import { getReservation, type LockedReservation, lockReservation } from "./reservations.ts";
@@ -52,6 +53,7 @@ export async function payReservation(
     });
     // Counted once committed, and only by the payment that made the sale, not by repeats.
     if (paidNow) (deps.telemetry ?? noTelemetry).holdOutcome("paid");
+    if (paidNow) await withdrawHoldExpiry(deps, reservationId);
     // A sold seat is refused by the database; its lock would only delay that answer.
     if (paidNow && result.ok) await releaseSeatLocks(deps, lockedSeatsOf(result.value.view));
     return result;

@@ -13,6 +13,8 @@ export type ProblemCode =
   | "NOT_FOUND"
   | "SERVICE_UNAVAILABLE"
   | "METRICS_NOT_COLLECTED"
+  | "INVALID_SIGNATURE"
+  | "HOLD_NOT_DUE"
   | "INTERNAL_ERROR";
 
 const STATUS: Record<ProblemCode, ContentfulStatusCode> = {
@@ -34,6 +36,8 @@ const STATUS: Record<ProblemCode, ContentfulStatusCode> = {
   NOT_FOUND: 404,
   SERVICE_UNAVAILABLE: 503,
   METRICS_NOT_COLLECTED: 501,
+  INVALID_SIGNATURE: 401,
+  HOLD_NOT_DUE: 409,
   INTERNAL_ERROR: 500,
 };
 
@@ -56,6 +60,8 @@ const TITLE: Record<ProblemCode, string> = {
   NOT_FOUND: "Not found",
   SERVICE_UNAVAILABLE: "Service unavailable",
   METRICS_NOT_COLLECTED: "Metrics not collected",
+  INVALID_SIGNATURE: "Invalid signature",
+  HOLD_NOT_DUE: "Hold not due yet",
   INTERNAL_ERROR: "Internal error",
 };
 

@@ -1,0 +1,80 @@
+import { Client, Receiver } from "@upstash/qstash";
+import type { QStashConfig } from "../env.ts";
+import { expiryCallbackUrl, type HoldExpiryCallbacks } from "./hold-expiry.ts";
+
+/** A hold answers its buyer first: a QStash that is slow or down costs at most this much. */
+const PUBLISH_TIMEOUT_MS = 2_000;
+
+type Options = {
+  onError: HoldExpiryCallbacks["onError"];
+  /** How long a publish or cancel may take before it counts as failed. */
+  timeoutMs?: number;
+};
+
+/**
+ * Hold expiry through QStash: a delayed, signed POST to the app's own callback route. The message
+ * is deduplicated by reservation id, so a retried publish never schedules a hold twice. Signing
+ * keys come from the configuration, never from the SDK's environment lookups (there is no
+ * `process.env` on every runtime), and the SDK's dev server is off.
+ */
+export function qstashHoldExpiry(config: QStashConfig, options: Options): HoldExpiryCallbacks {
+  const client = new Client({
+    baseUrl: config.url,
+    token: config.token,
+    devMode: false,
+    enableTelemetry: false,
+    // Network errors only; the deduplication id makes a re-sent publish harmless.
+    retry: { retries: 1, backoff: () => 100 },
+  });
+  const receiver = new Receiver({
+    currentSigningKey: config.currentSigningKey,
+    nextSigningKey: config.nextSigningKey,
+    devMode: false,
+  });
+  const timeoutMs = options.timeoutMs ?? PUBLISH_TIMEOUT_MS;
+  const callbackUrl = (reservationId: string) => expiryCallbackUrl(config.publicBaseUrl, reservationId);
+
+  return {
+    callbackUrl,
+    onError: options.onError,
+    async schedule({ reservationId, delaySeconds }) {
+      try {
+        const published = await withTimeout(
+          client.publishJSON({
+            url: callbackUrl(reservationId),
+            body: { reservationId },
+            delay: Math.max(0, Math.ceil(delaySeconds)),
+            deduplicationId: reservationId,
+          }),
+          timeoutMs,
+        );
+        return published.messageId;
+      } catch (error) {
+        options.onError(error, "schedule");
+        return undefined;
+      }
+    },
+    async cancel(messageId) {
+      try {
+        await withTimeout(client.messages.cancel(messageId), timeoutMs);
+      } catch (error) {
+        options.onError(error, "cancel");
+      }
+    },
+    async verify({ signature, body, url }) {
+      try {
+        return await receiver.verify({ signature, body, url });
+      } catch {
+        return false;
+      }
+    },
+  };
+}
+
+function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`QStash did not answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
