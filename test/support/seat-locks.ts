@@ -1,6 +1,7 @@
 import { Redis } from "ioredis";
 import type { Database, Executor } from "../../src/db/database.ts";
 import { advisorySeatLock } from "../../src/seat-lock/advisory.ts";
+import type { RedisSeatLock } from "../../src/seat-lock/redis-seat-lock.ts";
 import type { SeatClaim, SeatLock } from "../../src/seat-lock/seat-lock.ts";
 import { createTcpRedisSeatLock } from "../../src/seat-lock/tcp-redis.ts";
 import { createUpstashSeatLock } from "../../src/seat-lock/upstash.ts";
@@ -14,6 +15,8 @@ export type LockName = "upstash" | "redis" | "advisory";
 export type LockUnderTest = {
   name: LockName;
   lock: SeatLock;
+  /** The same lock, typed as a Redis one (to put behind the failover); absent for advisory locks. */
+  redisLock?: RedisSeatLock;
   /** Redis locks outlive the claim transaction (until released or expired); advisory ones end with it. */
   outlivesTransaction: boolean;
   /** Advisory locks live in a transaction of this database. */
@@ -48,11 +51,19 @@ export async function openLock(name: LockName, timeoutMs = 2_000): Promise<LockU
   if (name === "redis") {
     const lock = createTcpRedisSeatLock({ url: redisUrl, timeoutMs, keyPrefix });
     await lock.connect();
-    return { name, lock, outlivesTransaction: true, keyPrefix, close: () => lock.close() };
+    return { name, lock, redisLock: lock, outlivesTransaction: true, keyPrefix, close: () => lock.close() };
   }
   const standIn = await startUpstashStandIn({ redisUrl });
   const lock = createUpstashSeatLock({ url: standIn.url, token: standIn.token, timeoutMs, keyPrefix });
-  return { name, lock, outlivesTransaction: true, keyPrefix, standIn, close: () => standIn.close() };
+  return {
+    name,
+    lock,
+    redisLock: lock,
+    outlivesTransaction: true,
+    keyPrefix,
+    standIn,
+    close: () => standIn.close(),
+  };
 }
 
 /** Redis seat locks never touch the database: any use of this transaction is a test failure. */
