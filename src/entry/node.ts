@@ -7,6 +7,7 @@ import { createNodePostgresDatabase } from "../db/node-postgres.ts";
 import { createPgliteDatabase } from "../db/pglite.ts";
 import { type Config, ConfigError, parseEnv } from "../env.ts";
 import { startNodeRelay } from "../events/relay-node.ts";
+import { qstashHoldExpiry } from "../expiry/qstash.ts";
 import { startSweeper } from "../expiry/sweeper.ts";
 import { createNodeSeatLock } from "../seat-lock/node.ts";
 import { memoryCheck } from "./node-health.ts";
@@ -56,6 +57,12 @@ async function main(): Promise<void> {
     telemetry: metrics.telemetry,
     runInRequestScope,
     seatLock: seatLocks.seatLock,
+    holdExpiry: config.qstash
+      ? qstashHoldExpiry(config.qstash, {
+          onError: (error, action) =>
+            logger.warn({ err: error, action }, "QStash expiry callback call failed"),
+        })
+      : undefined,
   });
   const sweeper = startSweeper({
     db: database.db,

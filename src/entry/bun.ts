@@ -1,0 +1,25 @@
+import { runEdgeServer } from "./edge-server.ts";
+
+/** The slice of the Bun namespace this entry uses (no Bun types in the Node toolchain). */
+declare const Bun: {
+  env: Record<string, string | undefined>;
+  serve(options: {
+    port: number;
+    hostname: string;
+    fetch: (request: Request) => Response | Promise<Response>;
+  }): { stop(closeActiveConnections?: boolean): Promise<void> | void };
+};
+
+// bun src/entry/bun.ts (npm run start:bun)
+await runEdgeServer({
+  name: "bun",
+  env: { ...Bun.env },
+  serve: (fetch, port) => {
+    const server = Bun.serve({ port, hostname: "0.0.0.0", fetch });
+    return { stop: async () => await server.stop() };
+  },
+  onShutdownSignal: (handler) => {
+    for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => handler(signal));
+  },
+  exit: (code) => process.exit(code),
+});

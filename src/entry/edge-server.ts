@@ -1,0 +1,56 @@
+import { createApp } from "../app.ts";
+import { type Config, ConfigError, parseEnv } from "../env.ts";
+import { startSweeper } from "../expiry/sweeper.ts";
+import { createConsoleLogger } from "./console-logger.ts";
+import { createEdgeServices, type EdgeDatabase, edgeDeps, openEdgeDatabase } from "./edge.ts";
+
+/** What a long-running runtime (Deno, Bun) lends the server: its environment, its HTTP server, its signals. */
+export type ServerRuntime = {
+  name: string;
+  env: Record<string, string | undefined>;
+  serve(fetch: (request: Request) => Response | Promise<Response>, port: number): { stop(): Promise<void> };
+  onShutdownSignal(handler: (signal: string) => void): void;
+  exit(code: number): never;
+};
+
+/**
+ * Deno and Bun run one process for many requests, like Node: one database pool for the process,
+ * and the local sweeper next to the server, whether or not QStash callbacks are configured.
+ * Migrations are not run here; `npm run db:migrate` (Node) applies them.
+ */
+export async function runEdgeServer(runtime: ServerRuntime): Promise<void> {
+  let config: Config;
+  let database: EdgeDatabase;
+  try {
+    config = parseEnv(runtime.env);
+    database = openEdgeDatabase(config, { poolSize: config.databasePoolSize });
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(error.message);
+    return runtime.exit(1);
+  }
+  const logger = createConsoleLogger(config.logLevel);
+  const services = createEdgeServices(config, logger);
+  const app = createApp(edgeDeps(services, database.db));
+  const sweeper = startSweeper({
+    db: database.db,
+    intervalMs: config.expirySweepIntervalMs,
+    seatLock: services.seatLock,
+    onError: (error) => logger.warn({ err: error }, "expiry sweep failed; retrying next interval"),
+    onSwept: (expired) => {
+      if (expired > 0) logger.info({ expired }, "expired overdue holds");
+    },
+  });
+  const server = runtime.serve(app.fetch, config.port);
+  logger.info(
+    { runtime: runtime.name, port: config.port, database: database.driver, ...services.description },
+    `listening on http://localhost:${config.port}`,
+  );
+  runtime.onShutdownSignal(async (signal) => {
+    logger.info({ signal }, "shutting down");
+    await server.stop();
+    await sweeper.stop();
+    await database.close();
+    runtime.exit(0);
+  });
+}
