@@ -63,7 +63,7 @@ export function createFailoverSeatLock(options: FailoverOptions): FailoverSeatLo
     options.telemetry?.lockAcquisition(primary.backend, "error");
     const started = !outage;
     const reason = `${primary.backend} seat locks failed (${describe(error)}); PostgreSQL advisory locks carry the claims`;
-    outage = { reason: outage?.reason ?? reason, retryAt: now() + cooldownMs };
+    outage = { reason, retryAt: now() + cooldownMs };
     if (started) options.telemetry?.lockFallback(true, reason);
   }
 
