@@ -1,13 +1,17 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort, type ServerProcess } from "./server-process.ts";
+import { freePort, type ServerProcess, spawnServer } from "./server-process.ts";
 
 /** The runtimes the app is served by: each through its real entry point, as its npm script starts it. */
 export type RuntimeName = "node" | "bun" | "deno" | "workerd";
 
-function command(runtime: RuntimeName, port: number, env: Record<string, string>, stateDir: string) {
+function command(
+  runtime: RuntimeName,
+  port: number,
+  env: Record<string, string>,
+  stateDir: string,
+): { file: string; args: string[]; env: Record<string, string> } {
   switch (runtime) {
     case "node":
       return {
@@ -65,57 +69,13 @@ export async function startRuntime(
   const port = options.port ?? (await freePort());
   const stateDir = mkdtempSync(join(tmpdir(), `seats-${runtime}-`));
   const { file, args, env: runtimeEnv } = command(runtime, port, env, stateDir);
-  const child: ChildProcess = spawn(file, args, {
+  return spawnServer({
+    name: runtime,
+    file,
+    args,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? tmpdir(), ...runtimeEnv },
-    stdio: ["ignore", "pipe", "pipe"],
-    detached: true,
+    port,
+    timeoutMs: options.timeoutMs ?? 60_000,
+    cleanUp: () => rmSync(stateDir, { recursive: true, force: true }),
   });
-  let output = "";
-  child.stdout?.on("data", (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  child.stderr?.on("data", (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  const url = `http://127.0.0.1:${port}`;
-  const server: ServerProcess = {
-    url,
-    process: child,
-    output: () => output,
-    stop: async (signal = "SIGTERM") => {
-      // The whole group: npx-style shims and wrangler run the real server as a child.
-      if (child.exitCode === null && child.signalCode === null && child.pid) {
-        try {
-          process.kill(-child.pid, signal);
-        } catch {
-          // already gone
-        }
-      }
-      const kill = () => {
-        try {
-          if (child.pid) process.kill(-child.pid, "SIGKILL");
-        } catch {
-          // already gone
-        }
-      };
-      const timer = setTimeout(kill, 5_000);
-      const code = await exited;
-      clearTimeout(timer);
-      rmSync(stateDir, { recursive: true, force: true });
-      return code;
-    },
-  };
-  const deadline = Date.now() + (options.timeoutMs ?? 60_000);
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`${runtime} exited with ${child.exitCode}:\n${output}`);
-    try {
-      if ((await fetch(`${url}/health/live`)).ok) return server;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 150));
-  }
-  await server.stop("SIGKILL");
-  throw new Error(`${runtime} did not answer on ${url} in time:\n${output}`);
 }

@@ -22,40 +22,66 @@ export function freePort(): Promise<number> {
   });
 }
 
-/**
- * Starts the real Node entry point (`npm start`'s code) as a separate OS process and waits until
- * it answers /health/live. The environment is exactly what the caller passes, plus PATH.
- */
-export async function startServerProcess(
-  env: Record<string, string>,
-  timeoutMs = 30_000,
-): Promise<ServerProcess> {
-  const port = env.PORT ?? String(await freePort());
-  const child = spawn(process.execPath, ["--import", "tsx", "src/entry/node.ts"], {
-    env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "warn", ...env, PORT: port },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+function collectOutput(child: ChildProcess): () => string {
   let output = "";
-  child.stdout?.on("data", (chunk: Buffer) => {
+  const append = (chunk: Buffer) => {
     output += chunk.toString();
+  };
+  child.stdout?.on("data", append);
+  child.stderr?.on("data", append);
+  return () => output;
+}
+
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  try {
+    if (child.pid) process.kill(-child.pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+export type ServerCommand = {
+  name: string;
+  file: string;
+  args: string[];
+  env: Record<string, string>;
+  port: number;
+  timeoutMs?: number;
+  /** Runs after the process has exited, e.g. to remove its state directory. */
+  cleanUp?: () => void;
+};
+
+/**
+ * Starts a server as its own process group (runtime shims and wrangler run the real server as a
+ * child) and waits until it answers /health/live. Stopping signals the whole group, and kills it
+ * if it has not exited within 5 s.
+ */
+export async function spawnServer(command: ServerCommand): Promise<ServerProcess> {
+  const child = spawn(command.file, command.args, {
+    env: command.env,
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
   });
-  child.stderr?.on("data", (chunk: Buffer) => {
-    output += chunk.toString();
-  });
+  const output = collectOutput(child);
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  const url = `http://127.0.0.1:${port}`;
+  const url = `http://127.0.0.1:${command.port}`;
   const server: ServerProcess = {
     url,
     process: child,
-    output: () => output,
+    output,
     stop: async (signal = "SIGTERM") => {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      return exited;
+      if (child.exitCode === null && child.signalCode === null) killGroup(child, signal);
+      const timer = setTimeout(() => killGroup(child, "SIGKILL"), 5_000);
+      const code = await exited;
+      clearTimeout(timer);
+      command.cleanUp?.();
+      return code;
     },
   };
-  const deadline = Date.now() + timeoutMs;
+  const deadline = Date.now() + (command.timeoutMs ?? 30_000);
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}:\n${output}`);
+    if (child.exitCode !== null)
+      throw new Error(`${command.name} exited with ${child.exitCode}:\n${output()}`);
     try {
       if ((await fetch(`${url}/health/live`)).ok) return server;
     } catch {
@@ -64,25 +90,38 @@ export async function startServerProcess(
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   await server.stop("SIGKILL");
-  throw new Error(`server did not answer within ${timeoutMs} ms:\n${output}`);
+  throw new Error(`${command.name} did not answer on ${url} in time:\n${output()}`);
+}
+
+const NODE_ENTRY = ["--import", "tsx", "src/entry/node.ts"];
+
+/**
+ * Starts the real Node entry point (`npm start`'s code) as a separate OS process. The environment
+ * is exactly what the caller passes, plus PATH.
+ */
+export async function startServerProcess(
+  env: Record<string, string>,
+  timeoutMs = 30_000,
+): Promise<ServerProcess> {
+  const port = Number(env.PORT ?? (await freePort()));
+  return spawnServer({
+    name: "node",
+    file: process.execPath,
+    args: NODE_ENTRY,
+    env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "warn", ...env, PORT: String(port) },
+    port,
+    timeoutMs,
+  });
 }
 
 /** Runs the entry point to completion (for start-up failures) and answers its exit code and output. */
 export function runServerToExit(
   env: Record<string, string>,
 ): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/entry/node.ts"], {
-      env: { PATH: process.env.PATH ?? "", ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let output = "";
-    child.stdout?.on("data", (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    child.stderr?.on("data", (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    child.once("exit", (code) => resolve({ code, output }));
+  const child = spawn(process.execPath, NODE_ENTRY, {
+    env: { PATH: process.env.PATH ?? "", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
   });
+  const output = collectOutput(child);
+  return new Promise((resolve) => child.once("exit", (code) => resolve({ code, output: output() })));
 }
