@@ -7,13 +7,8 @@ import type { LockAttempt, SeatClaim } from "../src/seat-lock/seat-lock.ts";
 import { createTcpRedisSeatLock, type TcpRedisSeatLock } from "../src/seat-lock/tcp-redis.ts";
 import { call, createSessionVia, createTestApp, hold } from "./support/app.ts";
 import { openTestDatabase, type TestDatabase } from "./support/database.ts";
-import {
-  freePort,
-  hasRedisServer,
-  type RedisServer,
-  startRedisServer,
-  waitFor,
-} from "./support/redis-server.ts";
+import { hasRedisServer, type RedisServer, startRedisServer, waitFor } from "./support/redis-server.ts";
+import { freePort } from "./support/server-process.ts";
 
 type Behaviour = "ok" | "error" | "hang";
 

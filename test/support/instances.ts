@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { freePort, waitFor } from "./redis-server.ts";
+import { waitFor } from "./redis-server.ts";
+import { freePort } from "./server-process.ts";
 
 /** One API server process (`npx tsx src/entry/node.ts`) on its own loopback port. */
 export type Instance = {
