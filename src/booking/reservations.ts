@@ -1,11 +1,12 @@
 import { type SQL, sql } from "drizzle-orm";
 import { type Executor, queryRows } from "../db/database.ts";
-import { isoTime, uuidArray } from "../db/sql-helpers.ts";
+import { uuidArray } from "../db/sql-helpers.ts";
 import { fail, ok, type Result } from "./errors.ts";
 import { fromCents } from "./money.ts";
 import type { ReservationStatus, ReservationView, ReservedSeatView } from "./views.ts";
 
-type ReservationRow = {
+/** A reservation as the SQL function `reservation_row` (drizzle/0005) builds it. */
+export type ReservationRow = {
   id: string;
   session_id: string;
   user_id: string;
@@ -16,35 +17,28 @@ type ReservationRow = {
   sale_id: string | null;
   sale_amount_cents: number | null;
   sale_paid_at: string | null;
-  seats: ReservedSeatView[];
+  seats: ReservedSeatView[] | null;
 };
 
 /**
  * Reservations with their seats and sale. A PENDING hold whose time is up reads EXPIRED here,
- * whether or not the sweeper has run yet.
+ * whether or not the sweeper has run yet. The row is built by the database function that the
+ * claim and payment functions answer with too, so every path shows a reservation the same way.
  */
 async function selectReservations(db: Executor, where: SQL, limit: number): Promise<ReservationView[]> {
-  const rows = await queryRows<ReservationRow>(
+  const rows = await queryRows<{ reservation: ReservationRow }>(
     db,
     sql`
-      SELECT r.id, r.session_id, r.user_id,
-        CASE WHEN r.status = 'PENDING' AND r.expires_at <= now() THEN 'EXPIRED' ELSE r.status END AS status,
-        r.total_cents, ${isoTime(sql`r.expires_at`)} AS expires_at, ${isoTime(sql`r.created_at`)} AS created_at,
-        sa.id AS sale_id, sa.amount_cents AS sale_amount_cents, ${isoTime(sql`sa.paid_at`)} AS sale_paid_at,
-        (SELECT json_agg(json_build_object('id', st.id, 'row', st."row", 'number', st."number", 'label', st.label)
-                         ORDER BY st.position)
-           FROM reservation_seats rs JOIN seats st ON st.id = rs.seat_id
-          WHERE rs.reservation_id = r.id) AS seats
+      SELECT reservation_row(r) AS reservation
       FROM reservations r
-      LEFT JOIN sales sa ON sa.reservation_id = r.id
       WHERE ${where}
       ORDER BY r.created_at DESC, r.id
       LIMIT ${limit}`,
   );
-  return rows.map(toReservationView);
+  return rows.map((row) => toReservationView(row.reservation));
 }
 
-function toReservationView(row: ReservationRow): ReservationView {
+export function toReservationView(row: ReservationRow): ReservationView {
   const seats = row.seats ?? [];
   return {
     id: row.id,
