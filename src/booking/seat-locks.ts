@@ -64,8 +64,39 @@ function telemetryOf(deps: BookingDeps) {
   return deps.telemetry ?? noTelemetry;
 }
 
+/**
+ * Which session each seat belongs to, per database. A seat never changes session, so an entry
+ * never goes stale; a full cache simply starts over. Only the lock's key depends on it: the
+ * claim itself checks seats and sessions again in the database.
+ */
+const SEAT_SESSIONS_MAX = 200_000;
+const seatSessions = new WeakMap<
+  object,
+  { known: Map<string, string>; reading: Map<string, Promise<Result<string>>> }
+>();
+
 /** Redis keys carry the session as their hash tag, so the session is read (not written) first. */
-async function sessionOfSeats(db: Executor, seatIds: string[]): Promise<Result<string>> {
+function sessionOfSeats(db: Executor, seatIds: string[]): Promise<Result<string>> | Result<string> {
+  const cache = seatSessions.get(db) ?? { known: new Map<string, string>(), reading: new Map() };
+  seatSessions.set(db, cache);
+  const { known, reading } = cache;
+  const cached = new Set(seatIds.map((id) => known.get(id)));
+  if (cached.size === 1 && !cached.has(undefined)) return ok([...cached][0] as string);
+  // A crowd arriving at once for the same seats waits for one read, not one read each.
+  const key = seatIds.join(",");
+  let read = reading.get(key);
+  if (!read) {
+    read = readSessionOfSeats(db, seatIds, known).finally(() => reading.delete(key));
+    reading.set(key, read);
+  }
+  return read;
+}
+
+async function readSessionOfSeats(
+  db: Executor,
+  seatIds: string[],
+  known: Map<string, string>,
+): Promise<Result<string>> {
   const rows = await queryRows<{ id: string; session_id: string }>(
     db,
     sql`SELECT id::text AS id, session_id::text AS session_id FROM seats WHERE id = ANY(${uuidArray(seatIds)})`,
@@ -75,5 +106,7 @@ async function sessionOfSeats(db: Executor, seatIds: string[]): Promise<Result<s
   if (missing.length > 0) return fail({ code: "SEAT_NOT_FOUND", seatIds: missing });
   const sessionIds = [...new Set(rows.map((row) => row.session_id))];
   if (sessionIds.length > 1) return fail({ code: "SEATS_FROM_MULTIPLE_SESSIONS", sessionIds });
+  if (known.size + rows.length > SEAT_SESSIONS_MAX) known.clear();
+  for (const row of rows) known.set(row.id, row.session_id);
   return ok(sessionIds[0] as string);
 }
