@@ -1,9 +1,9 @@
 import { swaggerUI } from "@hono/swagger-ui";
 import type { Context } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { requestId } from "hono/request-id";
 import { isUnavailable } from "./db/errors.ts";
+import { limitBodySize } from "./routes/body-size.ts";
 import { healthRoutes } from "./routes/health/index.ts";
 import { internalRoutes } from "./routes/internal/index.ts";
 import { metricsRoutes } from "./routes/metrics/index.ts";
@@ -24,14 +24,7 @@ export function createApp(deps: AppDeps) {
 
   app.use(requestId());
   app.use(observeRequests(deps));
-  app.use(
-    bodyLimit({
-      maxSize: MAX_BODY_BYTES,
-      onError: () => {
-        throw new ApiError("PAYLOAD_TOO_LARGE", `Request bodies are limited to ${MAX_BODY_BYTES} bytes.`);
-      },
-    }),
-  );
+  app.use(limitBodySize(MAX_BODY_BYTES));
 
   app.route("/", sessionRoutes(deps));
   app.route("/", reservationRoutes(deps));
