@@ -19,10 +19,14 @@ LANGUAGE sql STABLE AS $$
     'sale_id', sa.id,
     'sale_amount_cents', sa.amount_cents,
     'sale_paid_at', to_char(sa.paid_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+    -- Each seat fetched by its key (OFFSET 0 keeps the subquery from being flattened into a join):
+    -- a cached generic plan that misjudges claims per reservation would otherwise hash-join
+    -- the whole seats table for two seats.
     'seats', (
       SELECT json_agg(json_build_object('id', st.id, 'row', st."row", 'number', st."number", 'label', st.label)
                       ORDER BY st.position)
-      FROM reservation_seats rs JOIN seats st ON st.id = rs.seat_id
+      FROM reservation_seats rs,
+        LATERAL (SELECT * FROM seats WHERE seats.id = rs.seat_id OFFSET 0) AS st
       WHERE rs.reservation_id = r.id))
   FROM (SELECT 1) AS one LEFT JOIN sales sa ON sa.reservation_id = r.id
 $$;
