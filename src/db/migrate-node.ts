@@ -2,7 +2,6 @@ import { fileURLToPath } from "node:url";
 import { drizzle } from "drizzle-orm/node-postgres";
 import { migrate as migrateNodePostgres } from "drizzle-orm/node-postgres/migrator";
 import type { PgliteDatabase } from "drizzle-orm/pglite";
-import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
 import pg from "pg";
 import type { Database } from "./database.ts";
 
@@ -29,5 +28,6 @@ export async function migratePostgres(url: string): Promise<void> {
 
 /** Applies pending migrations to an embedded PGlite database (a single process owns it). */
 export async function migrateEmbedded(db: Database): Promise<void> {
+  const { migrate: migratePglite } = await import("drizzle-orm/pglite/migrator");
   await migratePglite(db as unknown as PgliteDatabase, { migrationsFolder: MIGRATIONS_FOLDER });
 }

@@ -4,10 +4,7 @@ import { createApp } from "../app.ts";
 import type { Database } from "../db/database.ts";
 import { migrateEmbedded, migratePostgres } from "../db/migrate-node.ts";
 import { createNodePostgresDatabase } from "../db/node-postgres.ts";
-import { createPgliteDatabase } from "../db/pglite.ts";
 import { type Config, ConfigError, parseEnv } from "../env.ts";
-import { startNodeRelay } from "../events/relay-node.ts";
-import { qstashHoldExpiry } from "../expiry/qstash.ts";
 import { startSweeper } from "../expiry/sweeper.ts";
 import { createNodeSeatLock } from "../seat-lock/node.ts";
 import { memoryCheck } from "./node-health.ts";
@@ -22,6 +19,8 @@ async function openDatabase(
     return { ...createNodePostgresDatabase(config.databaseUrl, config.databasePoolSize), kind: "postgres" };
   }
   mkdirSync(config.dataDir, { recursive: true });
+  // Imported only when used, like every optional adapter here: each costs megabytes of memory.
+  const { createPgliteDatabase } = await import("../db/pglite.ts");
   const embedded = await createPgliteDatabase(config.dataDir);
   await migrateEmbedded(embedded.db);
   return { ...embedded, kind: `embedded PGlite in ${config.dataDir}` };
@@ -41,7 +40,12 @@ async function main(): Promise<void> {
   const metrics = createPromMetrics({ db: database.db });
   // Events wait in the outbox either way; without AMQP_URL a sidecar may relay them.
   const relay = config.amqpUrl
-    ? startNodeRelay({ db: database.db, amqpUrl: config.amqpUrl, databaseUrl: config.databaseUrl, logger })
+    ? (await import("../events/relay-node.ts")).startNodeRelay({
+        db: database.db,
+        amqpUrl: config.amqpUrl,
+        databaseUrl: config.databaseUrl,
+        logger,
+      })
     : undefined;
   const seatLocks = await createNodeSeatLock(config, { telemetry: metrics.telemetry, logger });
   const app = createApp({
@@ -58,7 +62,7 @@ async function main(): Promise<void> {
     runInRequestScope,
     seatLock: seatLocks.seatLock,
     holdExpiry: config.qstash
-      ? qstashHoldExpiry(config.qstash, {
+      ? (await import("../expiry/qstash.ts")).qstashHoldExpiry(config.qstash, {
           onError: (error, action) =>
             logger.warn({ err: error, action }, "QStash expiry callback call failed"),
         })
