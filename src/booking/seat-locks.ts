@@ -66,28 +66,34 @@ function telemetryOf(deps: BookingDeps) {
 
 /**
  * Which session each seat belongs to, per database. A seat never changes session, so an entry
- * never goes stale; a full cache simply starts over. Only the lock's key depends on it: the
- * claim itself checks seats and sessions again in the database.
+ * never goes stale; a full cache simply starts over. The first buyer of a seat reads its session,
+ * and the whole seat map of that session is then loaded in the background, once, so the next
+ * buyers of any of its seats need no read at all. Only the lock's key depends on this: the claim
+ * itself checks seats and sessions again in the database.
  */
-const SEAT_SESSIONS_MAX = 200_000;
-const seatSessions = new WeakMap<
-  object,
-  { known: Map<string, string>; reading: Map<string, Promise<Result<string>>> }
->();
+const SEAT_SESSIONS_MAX = 100_000;
+
+type SeatSessions = {
+  known: Map<string, string>;
+  /** Reads in flight, by seat set: a crowd arriving at once for the same seats waits for one. */
+  reading: Map<string, Promise<Result<string>>>;
+  /** Sessions whose seat map is loaded or loading. */
+  loaded: Set<string>;
+};
+
+const seatSessions = new WeakMap<object, SeatSessions>();
 
 /** Redis keys carry the session as their hash tag, so the session is read (not written) first. */
 function sessionOfSeats(db: Executor, seatIds: string[]): Promise<Result<string>> | Result<string> {
-  const cache = seatSessions.get(db) ?? { known: new Map<string, string>(), reading: new Map() };
+  const cache = seatSessions.get(db) ?? { known: new Map(), reading: new Map(), loaded: new Set() };
   seatSessions.set(db, cache);
-  const { known, reading } = cache;
-  const cached = new Set(seatIds.map((id) => known.get(id)));
+  const cached = new Set(seatIds.map((id) => cache.known.get(id)));
   if (cached.size === 1 && !cached.has(undefined)) return ok([...cached][0] as string);
-  // A crowd arriving at once for the same seats waits for one read, not one read each.
   const key = seatIds.join(",");
-  let read = reading.get(key);
+  let read = cache.reading.get(key);
   if (!read) {
-    read = readSessionOfSeats(db, seatIds, known).finally(() => reading.delete(key));
-    reading.set(key, read);
+    read = readSessionOfSeats(db, seatIds, cache).finally(() => cache.reading.delete(key));
+    cache.reading.set(key, read);
   }
   return read;
 }
@@ -95,7 +101,7 @@ function sessionOfSeats(db: Executor, seatIds: string[]): Promise<Result<string>
 async function readSessionOfSeats(
   db: Executor,
   seatIds: string[],
-  known: Map<string, string>,
+  cache: SeatSessions,
 ): Promise<Result<string>> {
   const rows = await queryRows<{ id: string; session_id: string }>(
     db,
@@ -106,7 +112,27 @@ async function readSessionOfSeats(
   if (missing.length > 0) return fail({ code: "SEAT_NOT_FOUND", seatIds: missing });
   const sessionIds = [...new Set(rows.map((row) => row.session_id))];
   if (sessionIds.length > 1) return fail({ code: "SEATS_FROM_MULTIPLE_SESSIONS", sessionIds });
-  if (known.size + rows.length > SEAT_SESSIONS_MAX) known.clear();
-  for (const row of rows) known.set(row.id, row.session_id);
-  return ok(sessionIds[0] as string);
+  const sessionId = sessionIds[0] as string;
+  remember(cache, sessionId, seatIds);
+  if (!cache.loaded.has(sessionId)) {
+    cache.loaded.add(sessionId);
+    loadSeatMap(db, sessionId, cache).catch(() => cache.loaded.delete(sessionId));
+  }
+  return ok(sessionId);
+}
+
+async function loadSeatMap(db: Executor, sessionId: string, cache: SeatSessions): Promise<void> {
+  const [row] = await queryRows<{ seat_ids: string[] | null }>(
+    db,
+    sql`SELECT array_agg(id::text) AS seat_ids FROM seats WHERE session_id = ${sessionId}::uuid`,
+  );
+  remember(cache, sessionId, row?.seat_ids ?? []);
+}
+
+function remember(cache: SeatSessions, sessionId: string, seatIds: readonly string[]): void {
+  if (cache.known.size + seatIds.length > SEAT_SESSIONS_MAX) {
+    cache.known.clear();
+    cache.loaded.clear();
+  }
+  for (const id of seatIds) cache.known.set(id, sessionId);
 }
