@@ -1,0 +1,367 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pg from "pg";
+import { parseEnv } from "../src/env.ts";
+import { databaseCeiling } from "./database-ceiling.ts";
+import { closedLoop, LoadClient, percentile } from "./load.ts";
+import {
+  type BenchProcess,
+  cpuSnapshot,
+  createScratchDatabase,
+  dropScratchDatabase,
+  memoryOf,
+  sampleMemory,
+  startNodeProcess,
+} from "./processes.ts";
+import { fixed, scenarioTable, table } from "./report.ts";
+import {
+  type BenchContext,
+  type Counts,
+  createSession,
+  flow,
+  hot,
+  pay,
+  type ScenarioResult,
+  type Session,
+  spread,
+} from "./scenarios.ts";
+
+/**
+ * `npm run bench`: starts the service on a scratch database (or targets BENCH_URL), measures the
+ * two ceilings of this machine in the same run (the raw database claim, a trivial Hono handler),
+ * runs every scenario, checks the invariants in the rows, and prints the tables. Exits 1 when an
+ * invariant failed; targets are reported, never enforced. Loopback only; bounded in time.
+ */
+
+const env = process.env;
+const smoke = env.BENCH_SMOKE === "1";
+const concurrency = Number(env.BENCH_CONNECTIONS ?? 64);
+const adminUrl = env.BENCH_ADMIN_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+const redisUrl = env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379";
+const poolSize = Number(env.BENCH_POOL_SIZE ?? parseEnv({}).databasePoolSize);
+const deadlineSeconds = Number(env.BENCH_TIMEOUT_S ?? (smoke ? 120 : 280));
+
+const counts: Counts = {
+  ...(smoke
+    ? { spreadHolds: 64, hotRounds: 1, hotBuyers: 128, payHolds: 64, flowBuyers: 64, scaleHolds: 64 }
+    : {
+        spreadHolds: 4_000,
+        hotRounds: 5,
+        hotBuyers: 1_000,
+        payHolds: 2_000,
+        flowBuyers: 1_500,
+        scaleHolds: 2_000,
+      }),
+  // e.g. BENCH_COUNTS='{"hotRounds":30}' to profile one scenario for longer
+  ...(env.BENCH_COUNTS ? (JSON.parse(env.BENCH_COUNTS) as Partial<Counts>) : {}),
+};
+const sizes = smoke
+  ? { warmup: 64, httpCeiling: 500, dbCeiling: 128 }
+  : { warmup: 1_500, httpCeiling: 60_000, dbCeiling: 4_000 };
+
+/** Nothing expires while the bench runs; expiry is not what it measures. */
+const TTL_SECONDS = 600;
+const TARGETS = { spreadVsDatabase: 0.7, spreadP99Ms: 50, hotVsHttp: 0.5, rssMb: 150, scale: 0.85 };
+
+const cleanups: (() => Promise<void>)[] = [];
+async function cleanUp(): Promise<void> {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+}
+
+const watchdog = setTimeout(() => {
+  console.error(`bench: still running after ${deadlineSeconds} s; stopping`);
+  void cleanUp().finally(() => process.exit(2));
+}, deadlineSeconds * 1000);
+watchdog.unref();
+
+function log(message: string): void {
+  console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}`);
+}
+
+type Ceiling = { rate: number; p50: number; p99: number; count: number };
+
+async function httpCeiling(workDir: string): Promise<Ceiling> {
+  const server = await startNodeProcess({
+    entry: "bench/trivial-server.ts",
+    env: {},
+    logFile: join(workDir, "trivial-server.log"),
+    readyPath: "/ping",
+  });
+  cleanups.push(server.stop);
+  const client = new LoadClient(server.url, concurrency);
+  try {
+    const body = (i: number) => ({
+      userId: `ceiling-${i}`,
+      seatIds: [crypto.randomUUID(), crypto.randomUUID()],
+    });
+    const send = async (_: unknown, i: number) => {
+      await client.send("ceiling", "POST", "/reservations", body(i));
+    };
+    await closedLoop(concurrency, Array.from({ length: sizes.warmup * 2 }), send);
+    client.reset();
+    const { seconds } = await closedLoop(concurrency, Array.from({ length: sizes.httpCeiling }), send);
+    const series = client.series.get("ceiling");
+    const ok = series?.statuses.get(200) ?? 0;
+    if (ok !== sizes.httpCeiling)
+      throw new Error(`trivial server answered ${ok}/${sizes.httpCeiling} with 200`);
+    const latencies = series?.latencies ?? [];
+    return {
+      rate: ok / seconds,
+      p50: percentile(latencies, 50),
+      p99: percentile(latencies, 99),
+      count: ok,
+    };
+  } finally {
+    await client.close();
+    await server.stop();
+  }
+}
+
+async function dbCeiling(ctx: BenchContext, databaseUrl: string): Promise<Ceiling> {
+  const pairsOn = async (count: number) => {
+    const session = await createSession(ctx, Math.ceil((2 * count) / 100), 100);
+    const pairs = Array.from(
+      { length: count },
+      (_, i) => session.seatIds.slice(2 * i, 2 * i + 2) as [string, string],
+    );
+    return { pairs };
+  };
+  const options = { databaseUrl, poolSize, concurrency, ttlSeconds: TTL_SECONDS };
+  await databaseCeiling({ ...options, ...(await pairsOn(sizes.warmup)) });
+  const run = await databaseCeiling({ ...options, ...(await pairsOn(sizes.dbCeiling)) });
+  if (run.claims !== sizes.dbCeiling)
+    throw new Error(`database ceiling made ${run.claims}/${sizes.dbCeiling} claims`);
+  return {
+    rate: run.claims / run.seconds,
+    p50: percentile(run.latencies, 50),
+    p99: percentile(run.latencies, 99),
+    count: run.claims,
+  };
+}
+
+/** Untimed: lets the service's JIT, pools and caches settle before anything is measured. */
+async function warmUp(ctx: BenchContext): Promise<void> {
+  const session = await createSession(ctx, Math.ceil((2 * sizes.warmup) / 100), 100);
+  const pairs = Array.from({ length: sizes.warmup }, (_, i) => session.seatIds.slice(2 * i, 2 * i + 2));
+  const holds: string[] = [];
+  await closedLoop(concurrency, pairs, async (seatIds, i) => {
+    const answer = await ctx.client.send("warmup", "POST", "/reservations", { userId: `warm-${i}`, seatIds });
+    if (answer.status === 201) holds.push(answer.body.id);
+    await ctx.client.send("warmup", "POST", "/reservations", { userId: `warm-late-${i}`, seatIds });
+  });
+  await closedLoop(concurrency, holds.slice(0, holds.length / 2), async (id) => {
+    await ctx.client.send("warmup", "POST", `/reservations/${id}/pay`, {});
+  });
+}
+
+async function main(): Promise<number> {
+  const workDir = mkdtempSync(join(tmpdir(), "bench-"));
+  let serviceUrl = env.BENCH_URL;
+  let databaseUrl = env.BENCH_DATABASE_URL;
+  let service: BenchProcess | undefined;
+  if (!serviceUrl) {
+    databaseUrl = await createScratchDatabase(adminUrl);
+    const scratch = databaseUrl;
+    if (env.BENCH_KEEP_DB !== "1") cleanups.push(() => dropScratchDatabase(adminUrl, scratch));
+    const profileDir = env.BENCH_CPU_PROF;
+    if (profileDir) mkdirSync(profileDir, { recursive: true });
+    service = await startNodeProcess({
+      entry: "src/entry/node.ts",
+      env: {
+        DATABASE_URL: databaseUrl,
+        REDIS_URL: redisUrl,
+        DATABASE_POOL_SIZE: String(poolSize),
+        LOG_LEVEL: env.BENCH_LOG_LEVEL ?? "info",
+        RESERVATION_TTL_SECONDS: String(TTL_SECONDS),
+      },
+      logFile: join(workDir, "service.log"),
+      readyPath: "/health/live",
+      nodeArgs: profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [],
+    });
+    cleanups.push(service.stop);
+    serviceUrl = service.url;
+    log(`service pid ${service.pid} at ${serviceUrl}, log ${service.logFile}, database ${databaseUrl}`);
+  } else if (!databaseUrl) {
+    throw new Error("BENCH_URL needs BENCH_DATABASE_URL: the service's database, for the invariants");
+  }
+  const pid = service?.pid ?? (env.BENCH_PID ? Number(env.BENCH_PID) : undefined);
+  const memory = sampleMemory(pid);
+  cleanups.push(async () => memory.stop());
+
+  const db = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+  cleanups.push(() => db.end());
+  const client = new LoadClient(serviceUrl, concurrency);
+  cleanups.push(() => client.close());
+  const databaseName = new URL(databaseUrl as string).pathname.slice(1);
+  const ctx: BenchContext = {
+    client,
+    db,
+    concurrency,
+    counts,
+    takeRss: () => memory.take(),
+    cpu: () => cpuSnapshot(pid, databaseName),
+  };
+  const metricsText = async () => (await fetch(`${serviceUrl}/metrics`)).text();
+
+  log("warming up the service");
+  await warmUp(ctx);
+  log("HTTP ceiling: a trivial Hono handler on @hono/node-server");
+  const http = await httpCeiling(workDir);
+  log("database ceiling: the claim through the pg driver alone");
+  const database = await dbCeiling(ctx, databaseUrl as string);
+
+  const results: ScenarioResult[] = [];
+  const only = env.BENCH_SCENARIOS?.split(",").map((name) => name.trim());
+  const run = async (name: string, scenario: () => Promise<ScenarioResult>) => {
+    if (only && !only.includes(name.split(" ")[0] as string)) return;
+    log(`scenario ${name}`);
+    results.push(await scenario());
+  };
+  await run("spread", async () => {
+    const session = await createSession(ctx, Math.ceil((2 * counts.spreadHolds) / 100), 100);
+    return spread(ctx, "spread", [session], counts.spreadHolds);
+  });
+  await run("hot", () => hot(ctx, metricsText));
+  await run("pay", () => pay(ctx));
+  await run("flow", () => flow(ctx));
+  const perSmall = Math.min(counts.scaleHolds, 500);
+  const smallSessions = Math.ceil(counts.scaleHolds / perSmall);
+  await run("scale 1k", async () => {
+    const small: Session[] = [];
+    for (let i = 0; i < smallSessions; i++) small.push(await createSession(ctx, 25, 40));
+    return spread(ctx, "scale-1k", small, perSmall);
+  });
+  await run("scale 10k", async () => {
+    const large = await createSession(ctx, 100, 100);
+    return spread(ctx, "scale-10k", [large], perSmall * smallSessions);
+  });
+  const peak = pid === undefined ? undefined : memoryOf(pid)?.peakMb;
+
+  console.log(report({ http, database, results, peak }));
+  const failed = results.flatMap((result) =>
+    result.checks.filter((c) => !c.ok).map((c) => `${result.name}: ${c.name}`),
+  );
+  if (env.BENCH_JSON) {
+    writeFileSync(
+      env.BENCH_JSON,
+      JSON.stringify(
+        {
+          smoke,
+          concurrency,
+          poolSize,
+          counts,
+          ceilings: { http, database },
+          results,
+          peakRssMb: peak,
+          failed,
+        },
+        null,
+        2,
+      ),
+    );
+  }
+  if (failed.length > 0) console.error(`bench: invariants FAILED: ${failed.join("; ")}`);
+  return failed.length > 0 ? 1 : 0;
+}
+
+function report(run: {
+  http: Ceiling;
+  database: Ceiling;
+  results: ScenarioResult[];
+  peak: number | undefined;
+}) {
+  const { http, database, results, peak } = run;
+  const byName = (name: string) => results.find((result) => result.name === name);
+  const ceilings = table(
+    ["ceiling", "rate", "p50", "p99", "requests"],
+    [
+      [
+        "HTTP: trivial Hono handler, same stack",
+        `${fixed(http.rate)} req/s`,
+        `${fixed(http.p50, 1)} ms`,
+        `${fixed(http.p99, 1)} ms`,
+        String(http.count),
+      ],
+      [
+        `database: the claim via pg (pool ${poolSize})`,
+        `${fixed(database.rate)} claims/s`,
+        `${fixed(database.p50, 1)} ms`,
+        `${fixed(database.p99, 1)} ms`,
+        String(database.count),
+      ],
+    ],
+  );
+  const spreadResult = byName("spread");
+  const hotResult = byName("hot");
+  const small = byName("scale-1k");
+  const large = byName("scale-10k");
+  const verdict = (ok: boolean) => (ok ? "met" : "MISSED");
+  const summaryRows: string[][] = results.map((result) => {
+    const vsDatabase = result.rate / database.rate;
+    const vsHttp = result.rate / http.rate;
+    return [
+      result.name,
+      `${fixed(result.rate)} ${result.rateUnit}`,
+      `${fixed(result.p50, 1)} ms`,
+      `${fixed(result.p99, 1)} ms`,
+      `${fixed(vsDatabase, 2)} x db, ${fixed(vsHttp, 2)} x http`,
+      result.checks.every((check) => check.ok) ? "all hold" : "FAILED",
+    ];
+  });
+  const targets: string[][] = [];
+  if (spreadResult) {
+    const ratio = spreadResult.rate / database.rate;
+    targets.push([
+      "spread holds/s >= 0.7 x database ceiling",
+      fixed(ratio, 2),
+      verdict(ratio >= TARGETS.spreadVsDatabase),
+    ]);
+    targets.push([
+      "spread p99 <= 50 ms",
+      `${fixed(spreadResult.p99, 1)} ms`,
+      verdict(spreadResult.p99 <= TARGETS.spreadP99Ms),
+    ]);
+  }
+  if (hotResult) {
+    const ratio = hotResult.rate / http.rate;
+    targets.push([
+      "hot decisions/s >= 0.5 x HTTP ceiling",
+      fixed(ratio, 2),
+      verdict(ratio >= TARGETS.hotVsHttp),
+    ]);
+  }
+  if (peak !== undefined) {
+    targets.push(["service peak RSS (VmHWM) <= 150 MB", `${fixed(peak)} MB`, verdict(peak <= TARGETS.rssMb)]);
+  }
+  if (small && large) {
+    const ratio = large.rate / small.rate;
+    targets.push([
+      "scale: 10k-seat holds/s vs 1k-seat (>= 0.85)",
+      fixed(ratio, 2),
+      verdict(ratio >= TARGETS.scale),
+    ]);
+  }
+  return [
+    `## Ceilings (same run, ${concurrency} connections)`,
+    ceilings,
+    "## Scenarios",
+    ...results.map(scenarioTable),
+    "## Summary",
+    table(["scenario", "rate", "p50", "p99", "vs ceilings", "invariants"], summaryRows),
+    "## Targets",
+    table(["target", "measured", ""], targets),
+    smoke ? "(BENCH_SMOKE: tiny counts; the figures mean nothing, the invariants do)" : "",
+  ].join("\n\n");
+}
+
+main()
+  .then(async (code) => {
+    await cleanUp();
+    process.exit(code);
+  })
+  .catch(async (error) => {
+    console.error(error);
+    await cleanUp();
+    process.exit(1);
+  });
