@@ -12,10 +12,13 @@ const SECRET_KEY =
 const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/)([^\s:/@]*):([^\s@/]+)@/gi;
 const BEARER = /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/gi;
 const QUERY_SECRET = /([?&](?:token|access_token|key|signature|password)=)[^&\s]+/gi;
+/** Every pattern above needs one of these literals; most strings (ids, routes) have none. */
+const MAYBE_CREDENTIALS = /:\/\/|bearer|basic|[?&](?:token|access_token|key|signature|password)=/i;
 const CENSORED = "[redacted]";
 const MAX_DEPTH = 6;
 
 export function scrubText(text: string): string {
+  if (!MAYBE_CREDENTIALS.test(text)) return text;
   return text
     .replace(URL_CREDENTIALS, `$1$2:${CENSORED}@`)
     .replace(BEARER, `$1 ${CENSORED}`)
