@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
@@ -140,6 +140,22 @@ async function dbCeiling(ctx: BenchContext, databaseUrl: string): Promise<Ceilin
   };
 }
 
+/**
+ * The node flags of `npm start` (`node <flags> --import tsx src/entry/node.ts`, as the Dockerfile
+ * runs it too), so the bench measures the service as it is deployed, heap sizing included.
+ */
+function startFlags(): string[] {
+  const script = (JSON.parse(readFileSync("package.json", "utf8")) as { scripts: Record<string, string> })
+    .scripts.start;
+  const words = script?.trim().split(/\s+/) ?? [];
+  const entry = words.indexOf("--import");
+  if (words[0] !== "node" || entry < 0 || words.at(-1) !== "src/entry/node.ts") {
+    log(`npm start is not "node <flags> --import tsx src/entry/node.ts"; starting the service without flags`);
+    return [];
+  }
+  return words.slice(1, entry);
+}
+
 /** Untimed: lets the service's JIT, pools and caches settle before anything is measured. */
 async function warmUp(ctx: BenchContext): Promise<void> {
   const session = await createSession(ctx, Math.ceil((2 * sizes.warmup) / 100), 100);
@@ -177,7 +193,7 @@ async function main(): Promise<number> {
       },
       logFile: join(workDir, "service.log"),
       readyPath: "/health/live",
-      nodeArgs: profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [],
+      nodeArgs: [...startFlags(), ...(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [])],
     });
     cleanups.push(service.stop);
     serviceUrl = service.url;
