@@ -75,5 +75,7 @@ export function createNodeLogger(level: string, destination?: DestinationStream)
       },
     },
   };
-  return destination ? pino(options, destination) : pino(options);
+  // Asynchronous stdout: lines logged while a write is in flight go out in one write, instead of
+  // one blocking write per line; pino flushes what is left when the process exits.
+  return pino(options, destination ?? pino.destination({ dest: 1, sync: false }));
 }
