@@ -66,10 +66,11 @@ function telemetryOf(deps: BookingDeps) {
 
 /**
  * Which session each seat belongs to, per database. A seat never changes session, so an entry
- * never goes stale; a full cache simply starts over. The first buyer of a seat reads its session,
- * and the whole seat map of that session is then loaded in the background, once, so the next
- * buyers of any of its seats need no read at all. Only the lock's key depends on this: the claim
- * itself checks seats and sessions again in the database.
+ * never goes stale; a full cache simply starts over. The first buyer of a seat reads its session.
+ * When a session misses a second time, its whole seat map is loaded in the background, once, so
+ * the next buyers of any of its seats need no read at all. (Where the database object lives for
+ * one request, as on Workers, nothing misses twice and no seat map is ever loaded.) Only the
+ * lock's key depends on this: the claim itself checks seats and sessions again in the database.
  */
 const SEAT_SESSIONS_MAX = 100_000;
 
@@ -77,15 +78,15 @@ type SeatSessions = {
   known: Map<string, string>;
   /** Reads in flight, by seat set: a crowd arriving at once for the same seats waits for one. */
   reading: Map<string, Promise<Result<string>>>;
-  /** Sessions whose seat map is loaded or loading. */
-  loaded: Set<string>;
+  /** Sessions that missed once ("seen"), and those whose seat map is loaded or loading. */
+  sessions: Map<string, "seen" | "loaded">;
 };
 
 const seatSessions = new WeakMap<object, SeatSessions>();
 
 /** Redis keys carry the session as their hash tag, so the session is read (not written) first. */
 function sessionOfSeats(db: Executor, seatIds: string[]): Promise<Result<string>> | Result<string> {
-  const cache = seatSessions.get(db) ?? { known: new Map(), reading: new Map(), loaded: new Set() };
+  const cache = seatSessions.get(db) ?? { known: new Map(), reading: new Map(), sessions: new Map() };
   seatSessions.set(db, cache);
   const cached = new Set(seatIds.map((id) => cache.known.get(id)));
   if (cached.size === 1 && !cached.has(undefined)) return ok([...cached][0] as string);
@@ -114,9 +115,11 @@ async function readSessionOfSeats(
   if (sessionIds.length > 1) return fail({ code: "SEATS_FROM_MULTIPLE_SESSIONS", sessionIds });
   const sessionId = sessionIds[0] as string;
   remember(cache, sessionId, seatIds);
-  if (!cache.loaded.has(sessionId)) {
-    cache.loaded.add(sessionId);
-    loadSeatMap(db, sessionId, cache).catch(() => cache.loaded.delete(sessionId));
+  const state = cache.sessions.get(sessionId);
+  if (state === undefined) cache.sessions.set(sessionId, "seen");
+  else if (state === "seen") {
+    cache.sessions.set(sessionId, "loaded");
+    loadSeatMap(db, sessionId, cache).catch(() => cache.sessions.set(sessionId, "seen"));
   }
   return ok(sessionId);
 }
@@ -132,7 +135,7 @@ async function loadSeatMap(db: Executor, sessionId: string, cache: SeatSessions)
 function remember(cache: SeatSessions, sessionId: string, seatIds: readonly string[]): void {
   if (cache.known.size + seatIds.length > SEAT_SESSIONS_MAX) {
     cache.known.clear();
-    cache.loaded.clear();
+    cache.sessions.clear();
   }
   for (const id of seatIds) cache.known.set(id, sessionId);
 }
