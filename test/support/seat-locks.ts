@@ -124,6 +124,9 @@ async function inTransaction(db: Database, enter: (tx: Executor) => Promise<stri
     })
     .catch(failed);
   const lost = await entered;
+  // A refused claim's transaction ends on its own; its try-locks last until its COMMIT is through,
+  // so the next claim must not start before that (else it races the commit and finds them held).
+  if (lost.length > 0) await transaction;
   return {
     acquired: lost.length === 0,
     seatIds: lost,
