@@ -84,6 +84,17 @@ type SeatSessions = {
 
 const seatSessions = new WeakMap<object, SeatSessions>();
 
+/**
+ * A seat map just read (for a buyer, or for a new session) names every seat of its session:
+ * remembered where this database already keeps a cache, so its buyers' locks need no read.
+ */
+export function rememberSeatMap(db: Executor, sessionId: string, seatIds: readonly string[]): void {
+  const cache = seatSessions.get(db);
+  if (!cache || cache.sessions.get(sessionId) === "loaded") return;
+  cache.sessions.set(sessionId, "loaded");
+  remember(cache, sessionId, seatIds);
+}
+
 /** Redis keys carry the session as their hash tag, so the session is read (not written) first. */
 function sessionOfSeats(db: Executor, seatIds: string[]): Promise<Result<string>> | Result<string> {
   const cache = seatSessions.get(db) ?? { known: new Map(), reading: new Map(), sessions: new Map() };

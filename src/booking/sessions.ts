@@ -4,6 +4,7 @@ import { sessions } from "../db/schema.ts";
 import { fail, ok, type Result } from "./errors.ts";
 import { fromCents, toCents } from "./money.ts";
 import { rowLabel } from "./seat-grid.ts";
+import { rememberSeatMap } from "./seat-locks.ts";
 import type { Page, SeatStatus, SeatView, SessionDetailView, SessionView } from "./views.ts";
 
 export type NewSession = {
@@ -136,6 +137,11 @@ export async function getSession(db: Executor, sessionId: string): Promise<Resul
       ORDER BY s.position`,
   );
   const seats: SeatView[] = seatMap.map((seat) => ({ ...seat, number: Number(seat.number) }));
+  rememberSeatMap(
+    db,
+    session.id,
+    seats.map((seat) => seat.id),
+  );
   const counts = { total: seats.length, available: 0, held: 0, sold: 0 };
   for (const seat of seats) {
     if (seat.status === "AVAILABLE") counts.available++;
