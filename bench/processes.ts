@@ -1,9 +1,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createWriteStream, readdirSync, readFileSync } from "node:fs";
-import { createServer } from "node:net";
-import pg from "pg";
+import { freePort } from "../test/support/server-process.ts";
 
-/** The processes and databases a bench run starts, and how it watches their memory. */
+/** The processes a bench run starts, and how it watches their memory. */
 
 export type BenchProcess = {
   url: string;
@@ -11,19 +10,6 @@ export type BenchProcess = {
   logFile: string;
   stop(): Promise<void>;
 };
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
-      );
-    });
-  });
-}
 
 /**
  * Starts `node [nodeArgs] --import tsx <entry>` with exactly `env` (plus PATH) and waits until
@@ -70,30 +56,6 @@ export async function startNodeProcess(options: {
   }
   await stop();
   throw new Error(`${options.entry} did not answer ${options.readyPath} in time; see ${options.logFile}`);
-}
-
-/** A database of the bench's own on the admin URL's server; answers its URL. */
-export async function createScratchDatabase(adminUrl: string): Promise<string> {
-  const name = `bench_${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
-  await withClient(adminUrl, (client) => client.query(`CREATE DATABASE ${name}`));
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
-
-export async function dropScratchDatabase(adminUrl: string, url: string): Promise<void> {
-  const name = new URL(url).pathname.slice(1);
-  await withClient(adminUrl, (client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
-}
-
-async function withClient<T>(url: string, run: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await run(client);
-  } finally {
-    await client.end();
-  }
 }
 
 /** Resident memory of a process in MB: current (VmRSS) and peak (VmHWM), from /proc. */

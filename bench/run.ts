@@ -3,18 +3,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { parseEnv } from "../src/env.ts";
+import { createScratchDatabase, dropScratchDatabase } from "../test/support/database.ts";
 import { databaseCeiling } from "./database-ceiling.ts";
 import { closedLoop, LoadClient, percentile } from "./load.ts";
 import { describeMachine } from "./machine.ts";
-import {
-  type BenchProcess,
-  cpuSnapshot,
-  createScratchDatabase,
-  dropScratchDatabase,
-  memoryOf,
-  sampleMemory,
-  startNodeProcess,
-} from "./processes.ts";
+import { type BenchProcess, cpuSnapshot, memoryOf, sampleMemory, startNodeProcess } from "./processes.ts";
 import { fixed, scenarioTable, table } from "./report.ts";
 import {
   type BenchContext,
