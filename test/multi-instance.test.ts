@@ -3,8 +3,8 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { migratePostgres } from "../src/db/migrate-node.ts";
 import { createScratchDatabase, dropScratchDatabase } from "./support/database.ts";
-import { type Instance, startInstance } from "./support/instances.ts";
 import { hasRedisServer, type RedisServer, startRedisServer } from "./support/redis-server.ts";
+import { type ServerProcess as Instance, startServerProcess } from "./support/server-process.ts";
 import { serviceUrl } from "./support/services.ts";
 
 /**
@@ -78,7 +78,7 @@ describe.skipIf(!adminUrl || !hasRedisServer())("three instances on one PostgreS
       SEAT_LOCK_TIMEOUT_MS: "1000",
       SEAT_LOCK_COOLDOWN_MS: "2000",
     };
-    instances = await Promise.all([0, 1, 2].map(() => startInstance(env)));
+    instances = await Promise.all([0, 1, 2].map(() => startServerProcess(env, 90_000)));
     pool = new pg.Pool({ connectionString: databaseUrl, max: 3 });
   }, 180_000);
 

@@ -8,7 +8,7 @@ import { createScratchDatabase, dropScratchDatabase } from "../support/database.
 import { type NeonProxyStandIn, startNeonProxyStandIn } from "../support/neon-proxy-stand-in.ts";
 import { type QStashStandIn, startQStashStandIn } from "../support/qstash-stand-in.ts";
 import { type RuntimeName, startRuntime } from "../support/runtime-process.ts";
-import { freePort, type ServerProcess } from "../support/server-process.ts";
+import type { ServerProcess } from "../support/server-process.ts";
 import { serviceUrl } from "../support/services.ts";
 import { startUpstashStandIn, type UpstashStandIn } from "../support/upstash-stand-in.ts";
 
@@ -99,26 +99,21 @@ describe.skipIf(!adminUrl || !redisUrl)("one HTTP suite on Node, Bun, Deno and w
       qstash.messages.find((m) => m.deduplicationId === reservationId);
 
     beforeAll(async () => {
-      const port = await freePort();
-      base = `http://127.0.0.1:${port}`;
-      server = await startRuntime(
-        runtime,
-        {
-          DATABASE_URL: databaseUrl,
-          ...(database === "neon-serverless" ? { NEON_WEBSOCKET_PROXY: neonProxy.url } : {}),
-          UPSTASH_REDIS_REST_URL: upstash.url,
-          UPSTASH_REDIS_REST_TOKEN: upstash.token,
-          QSTASH_TOKEN: qstash.token,
-          QSTASH_URL: qstash.url,
-          QSTASH_CURRENT_SIGNING_KEY: qstash.currentSigningKey,
-          QSTASH_NEXT_SIGNING_KEY: qstash.nextSigningKey,
-          PUBLIC_BASE_URL: base,
-          RESERVATION_TTL_SECONDS: String(TTL_SECONDS),
-          EXPIRY_SWEEP_INTERVAL_MS: String(SWEEP_INTERVAL_MS),
-          LOG_LEVEL: "warn",
-        },
-        { port },
-      );
+      server = await startRuntime(runtime, (url) => ({
+        DATABASE_URL: databaseUrl,
+        ...(database === "neon-serverless" ? { NEON_WEBSOCKET_PROXY: neonProxy.url } : {}),
+        UPSTASH_REDIS_REST_URL: upstash.url,
+        UPSTASH_REDIS_REST_TOKEN: upstash.token,
+        QSTASH_TOKEN: qstash.token,
+        QSTASH_URL: qstash.url,
+        QSTASH_CURRENT_SIGNING_KEY: qstash.currentSigningKey,
+        QSTASH_NEXT_SIGNING_KEY: qstash.nextSigningKey,
+        PUBLIC_BASE_URL: url,
+        RESERVATION_TTL_SECONDS: String(TTL_SECONDS),
+        EXPIRY_SWEEP_INTERVAL_MS: String(SWEEP_INTERVAL_MS),
+        LOG_LEVEL: "warn",
+      }));
+      base = server.url;
     });
     afterAll(async () => {
       await server?.stop();

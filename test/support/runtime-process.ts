@@ -1,17 +1,17 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort, type ServerProcess, spawnServer } from "./server-process.ts";
+import { freePort, retryOnAddressInUse, type ServerProcess, spawnServer } from "./server-process.ts";
 
 /** The runtimes the app is served by: each through its real entry point, as its npm script starts it. */
 export type RuntimeName = "node" | "bun" | "deno" | "workerd";
 
-function command(
+async function command(
   runtime: RuntimeName,
   port: number,
   env: Record<string, string>,
   stateDir: string,
-): { file: string; args: string[]; env: Record<string, string> } {
+): Promise<{ file: string; args: string[]; env: Record<string, string> }> {
   switch (runtime) {
     case "node":
       return {
@@ -43,7 +43,7 @@ function command(
           "--port",
           String(port),
           "--inspector-port",
-          String(port + 1),
+          String(await freePort()),
           "--test-scheduled",
           "--persist-to",
           stateDir,
@@ -58,24 +58,31 @@ function command(
 }
 
 /**
- * Starts the app on `runtime` as a separate process group and waits for /health/live. `env` is the
- * app's configuration; PATH and HOME are added (the runtimes keep their caches under HOME).
+ * Starts the app on `runtime` as a separate process group and waits for /health/live. `envFor`
+ * gives the app's configuration for the URL it will answer on (PUBLIC_BASE_URL needs it); PATH and
+ * HOME are added (the runtimes keep their caches under HOME).
  */
-export async function startRuntime(
+export function startRuntime(
   runtime: RuntimeName,
-  env: Record<string, string>,
-  options: { port?: number; timeoutMs?: number } = {},
+  envFor: (url: string) => Record<string, string>,
+  options: { timeoutMs?: number } = {},
 ): Promise<ServerProcess> {
-  const port = options.port ?? (await freePort());
-  const stateDir = mkdtempSync(join(tmpdir(), `seats-${runtime}-`));
-  const { file, args, env: runtimeEnv } = command(runtime, port, env, stateDir);
-  return spawnServer({
-    name: runtime,
-    file,
-    args,
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? tmpdir(), ...runtimeEnv },
-    port,
-    timeoutMs: options.timeoutMs ?? 60_000,
-    cleanUp: () => rmSync(stateDir, { recursive: true, force: true }),
+  return retryOnAddressInUse(async () => {
+    const port = await freePort();
+    const stateDir = mkdtempSync(join(tmpdir(), `seats-${runtime}-`));
+    const removeState = () => rmSync(stateDir, { recursive: true, force: true });
+    const { file, args, env } = await command(runtime, port, envFor(`http://127.0.0.1:${port}`), stateDir);
+    return spawnServer({
+      name: runtime,
+      file,
+      args,
+      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? tmpdir(), ...env },
+      port,
+      timeoutMs: options.timeoutMs ?? 60_000,
+      cleanUp: removeState,
+    }).catch((error: unknown) => {
+      removeState();
+      throw error;
+    });
   });
 }

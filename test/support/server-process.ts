@@ -63,7 +63,14 @@ export async function spawnServer(command: ServerCommand): Promise<ServerProcess
     detached: true,
   });
   const output = collectOutput(child);
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  // "close" comes after the output streams ended, so a failed start reports all it printed.
+  let closed = false;
+  const exited = new Promise<number | null>((resolve) =>
+    child.once("close", (code) => {
+      closed = true;
+      resolve(code);
+    }),
+  );
   const url = `http://127.0.0.1:${command.port}`;
   const server: ServerProcess = {
     url,
@@ -80,8 +87,7 @@ export async function spawnServer(command: ServerCommand): Promise<ServerProcess
   };
   const deadline = Date.now() + (command.timeoutMs ?? 30_000);
   while (Date.now() < deadline) {
-    if (child.exitCode !== null)
-      throw new Error(`${command.name} exited with ${child.exitCode}:\n${output()}`);
+    if (closed) throw new Error(`${command.name} exited with ${child.exitCode}:\n${output()}`);
     try {
       if ((await fetch(`${url}/health/live`)).ok) return server;
     } catch {
@@ -97,21 +103,38 @@ const NODE_ENTRY = ["--import", "tsx", "src/entry/node.ts"];
 
 /**
  * Starts the real Node entry point (`npm start`'s code) as a separate OS process. The environment
- * is exactly what the caller passes, plus PATH.
+ * is exactly what the caller passes, plus PATH. Without a PORT it picks a free one, and picks again
+ * if another process took it before the server could bind it.
  */
 export async function startServerProcess(
   env: Record<string, string>,
   timeoutMs = 30_000,
 ): Promise<ServerProcess> {
-  const port = Number(env.PORT ?? (await freePort()));
-  return spawnServer({
-    name: "node",
-    file: process.execPath,
-    args: NODE_ENTRY,
-    env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "warn", ...env, PORT: String(port) },
-    port,
-    timeoutMs,
-  });
+  return retryOnAddressInUse(
+    async () => {
+      const port = Number(env.PORT ?? (await freePort()));
+      return spawnServer({
+        name: "node",
+        file: process.execPath,
+        args: NODE_ENTRY,
+        env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "warn", ...env, PORT: String(port) },
+        port,
+        timeoutMs,
+      });
+    },
+    env.PORT === undefined ? 3 : 1,
+  );
+}
+
+/** A free port is only free until someone binds it: a start that lost that race is tried again. */
+export async function retryOnAddressInUse<T>(start: () => Promise<T>, attempts = 3): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (error) {
+      if (attempt >= attempts || !/address already in use|EADDRINUSE/i.test(String(error))) throw error;
+    }
+  }
 }
 
 /** Runs the entry point to completion (for start-up failures) and answers its exit code and output. */
