@@ -58,7 +58,7 @@ export class ConfigError extends Error {
   override name = "ConfigError";
 }
 
-/** Parses a plain record (process.env, a Worker's env, Deno.env.toObject()) into a Config. */
+/** Parses a plain record (Node's environment, a Worker's env, Deno.env.toObject()) into a Config. */
 export function parseEnv(record: Record<string, string | undefined>): Config {
   const present = Object.fromEntries(Object.entries(record).filter(([, value]) => value !== ""));
   const parsed = schema.safeParse(present);

@@ -15,7 +15,7 @@ type Options = {
  * Hold expiry through QStash: a delayed, signed POST to the app's own callback route. The message
  * is deduplicated by reservation id, so a retried publish never schedules a hold twice. Signing
  * keys come from the configuration, never from the SDK's environment lookups (there is no
- * `process.env` on every runtime), and the SDK's dev server is off.
+ * Node-style environment on every runtime), and the SDK's dev server is off.
  */
 export function qstashHoldExpiry(config: QStashConfig, options: Options): HoldExpiryCallbacks {
   const client = new Client({
