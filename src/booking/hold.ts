@@ -26,9 +26,12 @@ export async function holdSeats(
 ): Promise<Result<Outcome<ReservationView>>> {
   const result = await attemptHold(deps, request, idempotency);
   const telemetry = deps.telemetry ?? noTelemetry;
-  if (result.ok && !result.value.replayed) telemetry.holdOutcome("created");
-  else if (!result.ok && result.error.code === "SEAT_UNAVAILABLE") telemetry.holdOutcome("conflict");
-  if (result.ok && !result.value.replayed) await scheduleHoldExpiry(deps, result.value.view.id);
+  if (result.ok && !result.value.replayed) {
+    telemetry.holdOutcome("created");
+    await scheduleHoldExpiry(deps, result.value.view.id);
+  } else if (!result.ok && result.error.code === "SEAT_UNAVAILABLE") {
+    telemetry.holdOutcome("conflict");
+  }
   return result;
 }
 

@@ -21,6 +21,11 @@ export async function payReservation(
 ): Promise<Result<Outcome<ReservationView>>> {
   const { reservationId } = request;
   let paidNow = false;
+  const settle = (paid: Awaited<ReturnType<typeof payInDatabase>>): Result<Outcome<ReservationView>> => {
+    if (!paid.ok) return paid;
+    paidNow = paid.value.paidNow;
+    return ok({ view: paid.value.view, replayed: false });
+  };
   try {
     // One statement, one round trip; an idempotency key must share its transaction.
     const result = idempotency
@@ -29,21 +34,17 @@ export async function payReservation(
           if (!key.ok) return key;
           if (key.value) return ok({ view: key.value.storedResponse as ReservationView, replayed: true });
           const paid = await payInDatabase(tx, reservationId, request.userId);
-          if (!paid.ok) return paid;
-          await rememberResponse(tx, idempotency, paid.value.view);
-          paidNow = paid.value.paidNow;
-          return ok({ view: paid.value.view, replayed: false });
+          if (paid.ok) await rememberResponse(tx, idempotency, paid.value.view);
+          return settle(paid);
         })
-      : await payInDatabase(deps.db, reservationId, request.userId).then((paid) => {
-          if (!paid.ok) return paid;
-          paidNow = paid.value.paidNow;
-          return ok({ view: paid.value.view, replayed: false });
-        });
-    // Counted once committed, and only by the payment that made the sale, not by repeats.
-    if (paidNow) (deps.telemetry ?? noTelemetry).holdOutcome("paid");
-    if (paidNow) await withdrawHoldExpiry(deps, reservationId);
-    // A sold seat is refused by the database; its lock would only delay that answer.
-    if (paidNow && result.ok) await releaseSeatLocks(deps, lockedSeatsOf(result.value.view));
+      : settle(await payInDatabase(deps.db, reservationId, request.userId));
+    // Only the payment that made the sale, once committed: not repeats, not replays.
+    if (paidNow && result.ok) {
+      (deps.telemetry ?? noTelemetry).holdOutcome("paid");
+      await withdrawHoldExpiry(deps, reservationId);
+      // A sold seat is refused by the database; its lock would only delay that answer.
+      await releaseSeatLocks(deps, lockedSeatsOf(result.value.view));
+    }
     return result;
   } catch (error) {
     if (sqlState(error) === EXCLUSION_VIOLATION) return fail({ code: "RESERVATION_EXPIRED", reservationId });

@@ -1,6 +1,5 @@
 import { type SQL, sql } from "drizzle-orm";
 import { type Executor, queryRows } from "../db/database.ts";
-import { uuidArray } from "../db/sql-helpers.ts";
 import { fail, ok, type Result } from "./errors.ts";
 import { fromCents } from "./money.ts";
 import type { ReservationStatus, ReservationView, ReservedSeatView } from "./views.ts";
@@ -62,10 +61,6 @@ export async function getReservation(db: Executor, reservationId: string): Promi
   return reservation ? ok(reservation) : fail({ code: "RESERVATION_NOT_FOUND", reservationId });
 }
 
-export async function getReservations(db: Executor, reservationIds: string[]): Promise<ReservationView[]> {
-  return selectReservations(db, sql`r.id = ANY(${uuidArray(reservationIds)})`, reservationIds.length);
-}
-
 export async function listUserReservations(
   db: Executor,
   userId: string,
@@ -79,7 +74,6 @@ export type LockedReservation = {
   sessionId: string;
   userId: string;
   status: ReservationStatus;
-  totalCents: number;
   live: boolean;
   seatIds: string[];
 };
@@ -97,13 +91,12 @@ export async function lockReservation(
     session_id: string;
     user_id: string;
     status: ReservationStatus;
-    total_cents: number;
     live: boolean;
     seat_ids: string[];
   }>(
     tx,
     sql`
-      SELECT r.id, r.session_id, r.user_id, r.status, r.total_cents, r.expires_at > clock_timestamp() AS live,
+      SELECT r.id, r.session_id, r.user_id, r.status, r.expires_at > clock_timestamp() AS live,
         ARRAY(SELECT rs.seat_id::text FROM reservation_seats rs WHERE rs.reservation_id = r.id ORDER BY rs.seat_id) AS seat_ids
       FROM reservations r WHERE r.id = ${reservationId}::uuid
       FOR UPDATE OF r`,
@@ -114,7 +107,6 @@ export async function lockReservation(
     sessionId: row.session_id,
     userId: row.user_id,
     status: row.status,
-    totalCents: Number(row.total_cents),
     live: row.live,
     seatIds: row.seat_ids,
   };
