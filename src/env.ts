@@ -16,6 +16,7 @@ const schema = z.object({
   UPSTASH_REDIS_REST_TOKEN: z.string().min(1).optional(),
   SEAT_LOCK_TIMEOUT_MS: positiveInt(300),
   SEAT_LOCK_COOLDOWN_MS: positiveInt(5000),
+  SEAT_REFUSAL_CACHE_MS: z.coerce.number().int().min(0).default(500),
   AMQP_URL: optionalUrl,
   QSTASH_TOKEN: z.string().min(1).optional(),
   QSTASH_URL: z.url().default("https://qstash.upstash.io"),
@@ -38,6 +39,8 @@ export type Config = {
   upstash: { url: string; token: string } | undefined;
   /** Redis seat-lock calls fail over to advisory locks after `timeoutMs`; Redis is retried after `cooldownMs`. */
   seatLock: { timeoutMs: number; cooldownMs: number };
+  /** How long seats found taken are refused from memory (0: never). */
+  seatRefusalCacheMs: number;
   amqpUrl: string | undefined;
   /** Hold expiry through QStash delayed callbacks to `publicBaseUrl`; the sweeper alone when absent. */
   qstash: QStashConfig | undefined;
@@ -85,6 +88,7 @@ export function parseEnv(record: Record<string, string | undefined>): Config {
         ? { url: env.UPSTASH_REDIS_REST_URL, token: env.UPSTASH_REDIS_REST_TOKEN }
         : undefined,
     seatLock: { timeoutMs: env.SEAT_LOCK_TIMEOUT_MS, cooldownMs: env.SEAT_LOCK_COOLDOWN_MS },
+    seatRefusalCacheMs: env.SEAT_REFUSAL_CACHE_MS,
     amqpUrl: env.AMQP_URL,
     qstash: qstashConfig(env),
     reservationTtlSeconds: env.RESERVATION_TTL_SECONDS,

@@ -1,13 +1,14 @@
 import { type SQL, sql } from "drizzle-orm";
 import { PgDialect } from "drizzle-orm/pg-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createRefusalMemo } from "../src/booking/refusals.ts";
 import { noTelemetry, type Telemetry } from "../src/booking/telemetry.ts";
 import type { Database } from "../src/db/database.ts";
 import { queryRows } from "../src/db/database.ts";
 import { advisorySeatLock } from "../src/seat-lock/advisory.ts";
 import { createFailoverSeatLock } from "../src/seat-lock/failover.ts";
 import type { SeatLock } from "../src/seat-lock/seat-lock.ts";
-import { createSessionVia, createTestApp, hold } from "./support/app.ts";
+import { call, createSessionVia, createTestApp, hold } from "./support/app.ts";
 import { openTestDatabase, type TestDatabase } from "./support/database.ts";
 import { availableLocks, type LockUnderTest, openLock } from "./support/seat-locks.ts";
 
@@ -114,3 +115,74 @@ describe.each(availableLocks())(
     });
   },
 );
+
+// Each instance remembers the seats it has just found taken: a second wave of buyers of a seat is
+// refused from memory, and nobody is refused longer than the window once the seat is free again.
+describe.each(availableLocks())("hot seat, refusals remembered for a window: %s locks", (name) => {
+  const WINDOW_MS = 3_000;
+  let subject: LockUnderTest;
+  let database: TestDatabase;
+
+  beforeAll(async () => {
+    subject = await openLock(name, 10_000);
+    database = subject.database ?? (await openTestDatabase("postgres", 20));
+  });
+  afterAll(async () => {
+    if (!subject.database) await database.close();
+    await subject.close();
+  });
+
+  function instance(db: Database) {
+    const { telemetry, locks } = countingTelemetry();
+    const refusals = createRefusalMemo({ windowMs: WINDOW_MS });
+    return { app: createTestApp(db, { seatLock: subject.redisLock, telemetry, refusals }), locks };
+  }
+
+  it("turns a second wave away without the lock or the database", { timeout: 120_000 }, async () => {
+    const { db, counts } = countingDatabase(database.db);
+    const { app, locks } = instance(db);
+    const { seatIds } = await createSessionVia(app);
+    const seats = seatIds.slice(0, 2);
+
+    const first = await Promise.all(Array.from({ length: 100 }, (_, i) => hold(app, `first-${i}`, seats)));
+    expect(first.filter((answer) => answer.status === 201)).toHaveLength(1);
+    const before = { locks: { ...locks }, counts: { ...counts } };
+
+    const second = await Promise.all(Array.from({ length: 900 }, (_, i) => hold(app, `second-${i}`, seats)));
+    expect(second.every((answer) => answer.status === 409 && answer.body.code === "SEAT_UNAVAILABLE")).toBe(
+      true,
+    );
+    expect(locks["memory:conflict"] ?? 0).toBe((before.locks["memory:conflict"] ?? 0) + 900);
+    expect({ ...locks, "memory:conflict": 0 }).toEqual({ ...before.locks, "memory:conflict": 0 });
+    expect(counts).toEqual(before.counts);
+  });
+
+  it("frees a cancelled hold's seats at once where it was cancelled, elsewhere within the window", {
+    timeout: 60_000,
+  }, async () => {
+    const a = instance(database.db);
+    const b = instance(database.db);
+    const { seatIds } = await createSessionVia(a.app);
+    const seats = seatIds.slice(0, 2);
+    const held = await hold(a.app, "holder", seats);
+    expect(held.status).toBe(201);
+    expect((await hold(a.app, "late-a", seats)).status).toBe(409);
+    expect((await hold(b.app, "late-b", seats)).status).toBe(409);
+    const refusedOnB = Date.now();
+
+    const cancelled = await call(a.app, "POST", `/reservations/${held.body.id}/cancel`, { userId: "holder" });
+    expect(cancelled.status).toBe(200);
+    // Where it was cancelled, the next buyer gets the seats.
+    const next = await hold(a.app, "next-a", seats);
+    expect(next.status).toBe(201);
+    expect(
+      (await call(a.app, "POST", `/reservations/${next.body.id}/cancel`, { userId: "next-a" })).status,
+    ).toBe(200);
+    // The other instance still refuses them from memory, but not past its window.
+    const stale = await hold(b.app, "stale-b", seats);
+    expect(Date.now() - refusedOnB).toBeLessThan(WINDOW_MS);
+    expect(stale.status).toBe(409);
+    await new Promise((resolve) => setTimeout(resolve, refusedOnB + WINDOW_MS - Date.now() + 10));
+    expect((await hold(b.app, "after-window-b", seats)).status).toBe(201);
+  });
+});

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { requestFingerprint } from "../src/booking/idempotency.ts";
 import { fromCents, hasAtMostTwoDecimals, toCents } from "../src/booking/money.ts";
+import { createRefusalMemo } from "../src/booking/refusals.ts";
 import { rowLabel } from "../src/booking/seat-grid.ts";
 import { ConfigError, parseEnv } from "../src/env.ts";
 
@@ -67,5 +68,46 @@ describe("request fingerprints", () => {
     const a = await requestFingerprint({ userId: "u", seatIds: ["x", "y"] });
     expect(await requestFingerprint({ seatIds: ["x", "y"], userId: "u" })).toBe(a);
     expect(await requestFingerprint({ seatIds: ["y", "x"], userId: "u" })).not.toBe(a);
+  });
+});
+
+describe("refusal memo", () => {
+  function memoAt(windowMs: number, maxSeats?: number) {
+    let clock = 1_000;
+    const memo = createRefusalMemo({ windowMs, maxSeats, now: () => clock });
+    return { memo, advance: (ms: number) => (clock += ms) };
+  }
+
+  it("refuses remembered seats for the window, then asks again", () => {
+    const { memo, advance } = memoAt(500);
+    memo.remember(["a"]);
+    expect(memo.refused(["a", "b"])).toEqual(["a"]);
+    advance(499);
+    expect(memo.refused(["b", "a"])).toEqual(["a"]);
+    advance(1);
+    expect(memo.refused(["a", "b"])).toEqual([]);
+  });
+
+  it("forgets seats this instance freed at once", () => {
+    const { memo } = memoAt(500);
+    memo.remember(["a", "b"]);
+    memo.forget(["a"]);
+    expect(memo.refused(["a", "b"])).toEqual(["b"]);
+  });
+
+  it("remembers nothing with a window of 0", () => {
+    const { memo } = memoAt(0);
+    memo.remember(["a"]);
+    expect(memo.refused(["a"])).toEqual([]);
+  });
+
+  it("stays within its size: ended entries go first, then all of them", () => {
+    const { memo, advance } = memoAt(500, 3);
+    memo.remember(["a", "b"]);
+    advance(600);
+    memo.remember(["c", "d"]);
+    expect(memo.refused(["a", "b", "c", "d"])).toEqual(["c", "d"]);
+    memo.remember(["e", "f"]);
+    expect(memo.refused(["c", "d", "e", "f"])).toEqual(["e", "f"]);
   });
 });

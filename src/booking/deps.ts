@@ -1,6 +1,7 @@
 import type { Database } from "../db/database.ts";
 import type { HoldExpiryCallbacks } from "../expiry/hold-expiry.ts";
 import type { SeatLock } from "../seat-lock/seat-lock.ts";
+import type { RefusalMemo } from "./refusals.ts";
 import type { Telemetry } from "./telemetry.ts";
 
 /** What the booking services need from the outside world. */
@@ -11,6 +12,8 @@ export type BookingDeps = {
   telemetry?: Telemetry;
   /** Redis seat locks taken before the claim transaction; advisory locks inside it when absent. */
   seatLock?: SeatLock;
+  /** Seats found taken a moment ago, refused from memory; every claim asks the lock when absent. */
+  refusals?: RefusalMemo;
   /** Delayed expiry callbacks (QStash); the sweeper or Cron Trigger alone when absent. */
   holdExpiry?: HoldExpiryCallbacks;
 };

@@ -35,17 +35,38 @@ export async function holdSeats(
   return result;
 }
 
+/**
+ * Seats found taken a moment ago are refused from memory. A request with an Idempotency-Key
+ * skips that check: it may be the retry of the very hold that took them, and only the database
+ * has its stored answer.
+ */
 async function attemptHold(
   deps: BookingDeps,
   request: HoldRequest,
   idempotency?: IdempotencyRequest,
 ): Promise<Result<Outcome<ReservationView>>> {
   const seatIds = [...new Set(request.seatIds)].sort();
+  const known = idempotency === undefined ? (deps.refusals?.refused(seatIds) ?? []) : [];
+  if (known.length > 0) {
+    (deps.telemetry ?? noTelemetry).lockAcquisition("memory", "conflict");
+    return fail({ code: "SEAT_UNAVAILABLE", seatIds: known });
+  }
+  const result = await lockAndClaim(deps, seatIds, request.userId, idempotency);
+  if (!result.ok && result.error.code === "SEAT_UNAVAILABLE") deps.refusals?.remember(result.error.seatIds);
+  return result;
+}
+
+async function lockAndClaim(
+  deps: BookingDeps,
+  seatIds: string[],
+  userId: string,
+  idempotency?: IdempotencyRequest,
+): Promise<Result<Outcome<ReservationView>>> {
   const reservationId = crypto.randomUUID();
   const locked = await lockSeats(deps, { seatIds, owner: reservationId }, idempotency !== undefined);
   if (!locked.ok) return locked;
   const lease = locked.value;
-  const claim = { reservationId, userId: request.userId, seatIds, ttlSeconds: deps.reservationTtlSeconds };
+  const claim = { reservationId, userId, seatIds, ttlSeconds: deps.reservationTtlSeconds };
   let created = false;
   try {
     // Seats locked before the database and no key to record: the claim is one statement, one
@@ -73,7 +94,10 @@ async function attemptHold(
     return fail({ code: "SEAT_UNAVAILABLE", seatIds: await takenSeats(deps.db, seatIds) });
   } finally {
     // The lock stays with the new hold (until paid, cancelled or expired); otherwise it goes now.
-    if (!created) await lease.release();
+    if (!created) {
+      deps.refusals?.forget(seatIds);
+      await lease.release();
+    }
   }
 }
 

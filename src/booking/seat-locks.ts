@@ -51,11 +51,15 @@ export function lockedSeatsOf(hold: { id: string; sessionId: string; seatIds: st
   return { sessionId: hold.sessionId, seatIds: hold.seatIds, owner: hold.id };
 }
 
-/** After a payment, cancellation or expiry. Never throws: an unreleased lock ends with its TTL. */
+/**
+ * After a payment, cancellation or expiry; this instance stops refusing the seats from memory.
+ * Never throws: an unreleased lock ends with its TTL.
+ */
 export async function releaseSeatLocks(
-  deps: Pick<BookingDeps, "seatLock">,
+  deps: Pick<BookingDeps, "seatLock" | "refusals">,
   seats: SeatRelease,
 ): Promise<void> {
+  deps.refusals?.forget(seats.seatIds);
   if (!deps.seatLock || seats.seatIds.length === 0) return;
   await deps.seatLock.release(seats).catch(() => undefined);
 }

@@ -1,4 +1,5 @@
 import type { AppDeps } from "../app.ts";
+import { createRefusalMemo } from "../booking/refusals.ts";
 import type { Database } from "../db/database.ts";
 import { createNeonDatabase } from "../db/neon-serverless.ts";
 import { createNodePostgresDatabase } from "../db/node-postgres.ts";
@@ -41,7 +42,10 @@ export function openEdgeDatabase(
   return { db, close, driver: "pg" };
 }
 
-export type EdgeServices = Pick<AppDeps, "reservationTtlSeconds" | "seatLock" | "holdExpiry" | "logger"> & {
+export type EdgeServices = Pick<
+  AppDeps,
+  "reservationTtlSeconds" | "seatLock" | "refusals" | "holdExpiry" | "logger"
+> & {
   healthChecks: HealthCheck[];
   /** One line for the start-up log: what carries locks and expiry here. */
   description: { seatLocks: string; expiry: string };
@@ -76,6 +80,7 @@ export function createEdgeServices(config: Config, logger: Logger): EdgeServices
     logger,
     reservationTtlSeconds: config.reservationTtlSeconds,
     seatLock,
+    refusals: createRefusalMemo({ windowMs: config.seatRefusalCacheMs }),
     holdExpiry,
     healthChecks,
     description: {

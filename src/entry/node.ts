@@ -1,6 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { serve } from "@hono/node-server";
 import { createApp } from "../app.ts";
+import { createRefusalMemo } from "../booking/refusals.ts";
 import type { Database } from "../db/database.ts";
 import { migrateEmbedded, migratePostgres } from "../db/migrate-node.ts";
 import { createNodePostgresDatabase } from "../db/node-postgres.ts";
@@ -61,6 +62,7 @@ async function main(): Promise<void> {
     telemetry: metrics.telemetry,
     runInRequestScope,
     seatLock: seatLocks.seatLock,
+    refusals: createRefusalMemo({ windowMs: config.seatRefusalCacheMs }),
     holdExpiry: config.qstash
       ? (await import("../expiry/qstash.ts")).qstashHoldExpiry(config.qstash, {
           onError: (error, action) =>

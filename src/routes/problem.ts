@@ -65,8 +65,11 @@ const TITLE: Record<ProblemCode, string> = {
   INTERNAL_ERROR: "Internal error",
 };
 
-/** The one error type of the HTTP layer; `onError` renders it as application/problem+json (RFC 9457). */
-export class ApiError extends HTTPException {
+/** An error answer as data: a route returns it, for an outcome it expects, or throws it as an ApiError. */
+export type Problem = { code: ProblemCode; detail: string; extensions?: Record<string, unknown> };
+
+/** What the HTTP layer throws; `onError` renders it as application/problem+json (RFC 9457). */
+export class ApiError extends HTTPException implements Problem {
   readonly code: ProblemCode;
   readonly detail: string;
   readonly extensions: Record<string, unknown>;
@@ -79,39 +82,53 @@ export class ApiError extends HTTPException {
   }
 }
 
-export function problemResponse(c: Context, error: ApiError, headers: Record<string, string> = {}): Response {
+export function problemResponse(
+  c: Context,
+  problem: Problem,
+  headers: Record<string, string> = {},
+): Response {
+  const status = STATUS[problem.code];
   const body = {
-    type: `/problems/${error.code.toLowerCase().replaceAll("_", "-")}`,
-    title: TITLE[error.code],
-    status: error.status,
-    detail: error.detail,
-    code: error.code,
+    type: `/problems/${problem.code.toLowerCase().replaceAll("_", "-")}`,
+    title: TITLE[problem.code],
+    status,
+    detail: problem.detail,
+    code: problem.code,
     requestId: c.get("requestId") as string | undefined,
-    ...error.extensions,
+    ...problem.extensions,
   };
-  return c.body(JSON.stringify(body), error.status, {
-    ...headers,
-    "content-type": "application/problem+json",
-  });
+  return c.body(JSON.stringify(body), status, { ...headers, "content-type": "application/problem+json" });
 }
 
-/** Turns a refusal of the booking layer into the API's error. */
-export function bookingProblem(error: BookingError): ApiError {
+/**
+ * A route's answer for an outcome it expects (a refusal, a missing row). Typed `never` so that any
+ * handler can return it: its problem statuses are listed by `problems(...)` in the route for the
+ * document, where the handler's return type cannot see them.
+ */
+export function answerProblem(c: Context, problem: Problem): never {
+  return problemResponse(c, problem) as never;
+}
+
+/**
+ * A refusal of the booking layer as the API's answer. Refusals are expected outcomes (a crowd of
+ * buyers of one seat is nearly all refusals), so they are returned, never thrown: no stack to capture.
+ */
+export function bookingProblem(error: BookingError): Problem {
   switch (error.code) {
     case "SESSION_NOT_FOUND":
-      return new ApiError(error.code, `Session ${error.sessionId} does not exist.`, {
+      return problem(error.code, `Session ${error.sessionId} does not exist.`, {
         sessionId: error.sessionId,
       });
     case "SEAT_NOT_FOUND":
-      return new ApiError(error.code, `Unknown seat ids: ${error.seatIds.join(", ")}.`, {
+      return problem(error.code, `Unknown seat ids: ${error.seatIds.join(", ")}.`, {
         seatIds: error.seatIds,
       });
     case "SEATS_FROM_MULTIPLE_SESSIONS":
-      return new ApiError(error.code, "All seats of one reservation must belong to one session.", {
+      return problem(error.code, "All seats of one reservation must belong to one session.", {
         sessionIds: error.sessionIds,
       });
     case "SEAT_UNAVAILABLE":
-      return new ApiError(error.code, `Seats already held or sold: ${error.seatIds.join(", ")}.`, {
+      return problem(error.code, `Seats already held or sold: ${error.seatIds.join(", ")}.`, {
         seatIds: error.seatIds,
       });
     case "RESERVATION_NOT_FOUND":
@@ -119,17 +136,21 @@ export function bookingProblem(error: BookingError): ApiError {
     case "RESERVATION_CANCELLED":
     case "RESERVATION_CONFIRMED":
     case "RESERVATION_NOT_OWNED":
-      return new ApiError(error.code, reservationDetail(error.code, error.reservationId), {
+      return problem(error.code, reservationDetail(error.code, error.reservationId), {
         reservationId: error.reservationId,
       });
     case "IDEMPOTENCY_KEY_IN_USE":
-      return new ApiError(
+      return problem(
         error.code,
         "A request with this Idempotency-Key is still being processed; retry later.",
       );
     case "IDEMPOTENCY_KEY_REUSED":
-      return new ApiError(error.code, "This Idempotency-Key was already used with a different request body.");
+      return problem(error.code, "This Idempotency-Key was already used with a different request body.");
   }
+}
+
+function problem(code: ProblemCode, detail: string, extensions?: Record<string, unknown>): Problem {
+  return { code, detail, extensions };
 }
 
 function reservationDetail(code: BookingErrorCode, id: string): string {

@@ -6,14 +6,26 @@ import type { LockAttempt, SeatClaim, SeatLease, SeatLock } from "./seat-lock.ts
 /**
  * Takes `pg_try_advisory_xact_lock` on each seat, in ascending seat order, inside the claim
  * transaction; the locks end with it. A try-lock never waits, so two buyers of the same seats in
- * opposite orders cannot deadlock: the second is turned away at once. Needs no other service.
+ * opposite orders cannot deadlock: the second is turned away at once. The walk stops at the first
+ * seat it cannot take (answered as the seat someone else holds): a loser that went on would hold
+ * the later seats until its rollback, and could turn away the one buyer who holds the first, so
+ * that nobody wins. Needs no other service.
  */
 async function lockInTransaction(tx: Executor, seatIds: readonly string[]): Promise<string[]> {
   const rows = await queryRows<{ seat_id: string; locked: boolean }>(
     tx,
     sql`
-      SELECT seat_id::text AS seat_id, pg_try_advisory_xact_lock(hashtextextended(seat_id::text, 0)) AS locked
-      FROM (SELECT seat_id FROM unnest(${uuidArray(seatIds)}) AS seat(seat_id) ORDER BY seat_id OFFSET 0) AS sorted`,
+      WITH RECURSIVE seat AS (
+        SELECT id, row_number() OVER (ORDER BY id) AS ordinal FROM unnest(${uuidArray(seatIds)}) AS s(id)
+      ), walk AS (
+        SELECT id, ordinal, pg_try_advisory_xact_lock(hashtextextended(id::text, 0)) AS locked
+        FROM seat WHERE ordinal = 1
+        UNION ALL
+        SELECT seat.id, seat.ordinal, pg_try_advisory_xact_lock(hashtextextended(seat.id::text, 0))
+        FROM walk JOIN seat ON seat.ordinal = walk.ordinal + 1
+        WHERE walk.locked
+      )
+      SELECT id::text AS seat_id, locked FROM walk`,
   );
   return rows.filter((row) => !row.locked).map((row) => row.seat_id);
 }

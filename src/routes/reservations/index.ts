@@ -8,7 +8,7 @@ import { type IdempotencyRequest, requestFingerprint } from "../../booking/idemp
 import { payReservation } from "../../booking/pay.ts";
 import { getReservation, listUserReservations } from "../../booking/reservations.ts";
 import type { ReservationView } from "../../booking/views.ts";
-import { bookingProblem } from "../problem.ts";
+import { answerProblem, bookingProblem } from "../problem.ts";
 import { type AppDeps, createRouter } from "../router.ts";
 import { IdempotencyKeyHeader, json, ListLimit, problems, Reservation, UserId, Uuid } from "../schemas.ts";
 
@@ -106,10 +106,11 @@ async function idempotencyFor(
   return { scope, key, requestHash: await requestFingerprint(body) };
 }
 
-function unwrap(c: Context, result: Result<Outcome<ReservationView>>): ReservationView {
-  if (!result.ok) throw bookingProblem(result.error);
+/** A booking's answer: the reservation with its status, or the problem of a refusal. */
+function answer<S extends 200 | 201>(c: Context, result: Result<Outcome<ReservationView>>, status: S) {
+  if (!result.ok) return answerProblem(c, bookingProblem(result.error));
   if (result.value.replayed) c.header("Idempotent-Replayed", "true");
-  return result.value.view;
+  return c.json(result.value.view, status);
 }
 
 export function reservationRoutes(deps: AppDeps) {
@@ -119,11 +120,11 @@ export function reservationRoutes(deps: AppDeps) {
       const key = c.req.valid("header")["idempotency-key"];
       const idempotency = await idempotencyFor(key, `POST /reservations user=${body.userId}`, body);
       const seatIds = body.seatIds.map((id) => id.toLowerCase());
-      return c.json(unwrap(c, await holdSeats(deps, { userId: body.userId, seatIds }, idempotency)), 201);
+      return answer(c, await holdSeats(deps, { userId: body.userId, seatIds }, idempotency), 201);
     })
     .openapi(show, async (c) => {
       const reservation = await getReservation(deps.db, c.req.valid("param").id);
-      if (!reservation.ok) throw bookingProblem(reservation.error);
+      if (!reservation.ok) return answerProblem(c, bookingProblem(reservation.error));
       return c.json(reservation.value, 200);
     })
     .openapi(pay, async (c) => {
@@ -131,16 +132,13 @@ export function reservationRoutes(deps: AppDeps) {
       const body = c.req.valid("json") ?? {};
       const key = c.req.valid("header")["idempotency-key"];
       const idempotency = await idempotencyFor(key, `POST /reservations/${reservationId}/pay`, body);
-      return c.json(
-        unwrap(c, await payReservation(deps, { reservationId, userId: body.userId }, idempotency)),
-        200,
-      );
+      return answer(c, await payReservation(deps, { reservationId, userId: body.userId }, idempotency), 200);
     })
     .openapi(cancel, async (c) => {
       const reservationId = c.req.valid("param").id.toLowerCase();
       const body = c.req.valid("json") ?? {};
       const cancelled = await cancelReservation(deps, { reservationId, userId: body.userId });
-      if (!cancelled.ok) throw bookingProblem(cancelled.error);
+      if (!cancelled.ok) return answerProblem(c, bookingProblem(cancelled.error));
       return c.json(cancelled.value, 200);
     })
     .openapi(byUser, async (c) => {

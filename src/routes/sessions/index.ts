@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { hasAtMostTwoDecimals } from "../../booking/money.ts";
 import { MAX_SEATS_PER_SESSION } from "../../booking/seat-grid.ts";
 import { createSession, decodeCursor, getSession, listSessions } from "../../booking/sessions.ts";
-import { ApiError, bookingProblem } from "../problem.ts";
+import { ApiError, answerProblem, bookingProblem } from "../problem.ts";
 import { type AppDeps, createRouter } from "../router.ts";
 import { json, problems, SessionDetail, SessionPage, Uuid } from "../schemas.ts";
 
@@ -74,7 +74,7 @@ export function sessionRoutes(deps: AppDeps) {
     })
     .openapi(show, async (c) => {
       const session = await getSession(deps.db, c.req.valid("param").id);
-      if (!session.ok) throw bookingProblem(session.error);
+      if (!session.ok) return answerProblem(c, bookingProblem(session.error));
       return c.json(session.value, 200);
     });
 }
