@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { appendEvents } from "../events/outbox.ts";
+import { appendEvents, notifyRelays } from "../events/outbox.ts";
 import type { BookingDeps } from "./deps.ts";
 import { fail, ok, type Result } from "./errors.ts";
 import { withdrawHoldExpiry } from "./expiry-callbacks.ts";
@@ -47,8 +47,11 @@ export async function cancelReservation(
     const view = await getReservation(tx, reservationId);
     return view.ok ? ok(view.value) : view;
   });
-  if (cancelledNow) (deps.telemetry ?? noTelemetry).holdOutcome("cancelled");
-  if (cancelledNow) await withdrawHoldExpiry(deps, reservationId);
-  if (cancelledNow && result.ok) await releaseSeatLocks(deps, lockedSeatsOf(result.value));
+  if (cancelledNow) {
+    (deps.telemetry ?? noTelemetry).holdOutcome("cancelled");
+    notifyRelays(deps.db);
+    await withdrawHoldExpiry(deps, reservationId);
+    if (result.ok) await releaseSeatLocks(deps, lockedSeatsOf(result.value));
+  }
   return result;
 }

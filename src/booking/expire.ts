@@ -1,7 +1,7 @@
 import { sql } from "drizzle-orm";
 import { type Executor, queryRows } from "../db/database.ts";
 import { isoTime } from "../db/sql-helpers.ts";
-import { appendEvents } from "../events/outbox.ts";
+import { appendEvents, notifyRelays } from "../events/outbox.ts";
 import type { SeatLock } from "../seat-lock/seat-lock.ts";
 import { IDEMPOTENCY_RETENTION_HOURS } from "./idempotency.ts";
 import { releaseSeatLocks } from "./seat-locks.ts";
@@ -55,6 +55,7 @@ async function expireDue(db: Executor, due: DueHolds, seatLock?: SeatLock): Prom
     }
     return expired;
   });
+  if (expired.length > 0) notifyRelays(db);
   await Promise.all(
     expired.map((hold) =>
       releaseSeatLocks({ seatLock }, { sessionId: hold.session_id, seatIds: hold.seat_ids, owner: hold.id }),

@@ -2,6 +2,7 @@ import { sql } from "drizzle-orm";
 import { type Executor, queryRows } from "../db/database.ts";
 import { EXCLUSION_VIOLATION, sqlState } from "../db/errors.ts";
 import { uuidArray } from "../db/sql-helpers.ts";
+import { notifyRelays } from "../events/outbox.ts";
 import { claimSeats } from "./claim-statements.ts";
 import type { BookingDeps, Outcome } from "./deps.ts";
 import { fail, ok, type Result } from "./errors.ts";
@@ -28,6 +29,7 @@ export async function holdSeats(
   const telemetry = deps.telemetry ?? noTelemetry;
   if (result.ok && !result.value.replayed) {
     telemetry.holdOutcome("created");
+    notifyRelays(deps.db);
     await scheduleHoldExpiry(deps, result.value.view.id);
   } else if (!result.ok && result.error.code === "SEAT_UNAVAILABLE") {
     telemetry.holdOutcome("conflict");

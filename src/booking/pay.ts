@@ -1,4 +1,5 @@
 import { EXCLUSION_VIOLATION, sqlState } from "../db/errors.ts";
+import { notifyRelays } from "../events/outbox.ts";
 import { payInDatabase } from "./claim-statements.ts";
 import type { BookingDeps, Outcome } from "./deps.ts";
 import { fail, ok, type Result } from "./errors.ts";
@@ -41,6 +42,7 @@ export async function payReservation(
     // Only the payment that made the sale, once committed: not repeats, not replays.
     if (paidNow && result.ok) {
       (deps.telemetry ?? noTelemetry).holdOutcome("paid");
+      notifyRelays(deps.db);
       await withdrawHoldExpiry(deps, reservationId);
       // A sold seat is refused by the database; its lock would only delay that answer.
       await releaseSeatLocks(deps, lockedSeatsOf(result.value.view));

@@ -26,6 +26,7 @@ export function createPromMetrics(options: { db?: Database } = {}): PromMetrics 
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers,
   });
+  const requestSeries = new Map<string, ReturnType<typeof requestDuration.labels>>();
   const holds = new Counter({
     name: "holds_total",
     help: "Seat holds by outcome: created, conflict (409), expired, paid, cancelled",
@@ -114,11 +115,17 @@ export function createPromMetrics(options: { db?: Database } = {}): PromMetrics 
   return {
     registry,
     telemetry,
-    observeRequest: (request: RequestObservation) =>
-      requestDuration.observe(
-        { method: request.method, route: request.route, status: String(request.status) },
-        request.seconds,
-      ),
+    observeRequest: ({ method, route, status, seconds }: RequestObservation) => {
+      // prom-client hashes a label object on every call; methods, route templates and statuses
+      // are few, so each series is looked up once.
+      const key = `${method} ${status} ${route}`;
+      let series = requestSeries.get(key);
+      if (!series) {
+        series = requestDuration.labels({ method, route, status: String(status) });
+        requestSeries.set(key, series);
+      }
+      series.observe(seconds);
+    },
     render: async () => ({ contentType: registry.contentType, body: await registry.metrics() }),
   };
 }

@@ -1,5 +1,5 @@
 import pg from "pg";
-import { OUTBOX_CHANNEL } from "./relay.ts";
+import { OUTBOX_CHANNEL } from "./outbox.ts";
 
 export type OutboxListenerOptions = {
   url: string;

@@ -15,9 +15,6 @@ import { keepReservationOrder, publishInOrder } from "./relay-order.ts";
  * at-least-once, consumers deduplicate by messageId.
  */
 
-/** The LISTEN/NOTIFY channel the outbox trigger (drizzle/0003_outbox_notify.sql) notifies. */
-export const OUTBOX_CHANNEL = "outbox_events";
-
 export type RelayOptions = {
   db: Database;
   publisher: EventPublisher;

@@ -42,7 +42,7 @@ export function observeRequests(deps: AppDeps): MiddlewareHandler<AppEnv> {
     const method = METHODS.has(c.req.method) ? c.req.method : "OTHER";
     const status = c.res.status;
     deps.metrics?.observeRequest({ method, route, status, seconds });
-    if (c.res.headers.get("idempotent-replayed") === "true") deps.telemetry?.idempotentReplay(route);
+    if (c.get("replayed")) deps.telemetry?.idempotentReplay(route);
     const fields = { method: c.req.method, route, status, ms: Math.round(seconds * 1000) };
     if (status >= 500) logger.error(fields, "request failed");
     else if (PROBES.has(route) && status < 400) logger.debug?.(fields, "request");

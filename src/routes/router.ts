@@ -35,8 +35,11 @@ export type AppDeps = BookingDeps & {
   runInRequestScope?: <T>(bindings: Record<string, unknown>, run: () => Promise<T>) => Promise<T>;
 };
 
-/** `logger` is the app's logger bound to the request id: every line it writes names the request. */
-export type AppEnv = { Variables: { requestId: string; logger: Logger } };
+/**
+ * `logger` is the app's logger bound to the request id: every line it writes names the request.
+ * `replayed` is set when the answer is an idempotent replay.
+ */
+export type AppEnv = { Variables: { requestId: string; logger: Logger; replayed?: boolean } };
 
 /** Every router of the app: validation failures become the same problem envelope as every other error. */
 export function createRouter() {

@@ -109,7 +109,10 @@ async function idempotencyFor(
 /** A booking's answer: the reservation with its status, or the problem of a refusal. */
 function answer<S extends 200 | 201>(c: Context, result: Result<Outcome<ReservationView>>, status: S) {
   if (!result.ok) return answerProblem(c, bookingProblem(result.error));
-  if (result.value.replayed) c.header("Idempotent-Replayed", "true");
+  if (result.value.replayed) {
+    c.header("Idempotent-Replayed", "true");
+    c.set("replayed", true);
+  }
   return c.json(result.value.view, status);
 }
 
