@@ -41,7 +41,7 @@ const counts: Counts = {
     ? { spreadHolds: 64, hotRounds: 1, hotBuyers: 128, payHolds: 64, flowBuyers: 64, scaleHolds: 64 }
     : {
         spreadHolds: 8_000,
-        hotRounds: 5,
+        hotRounds: 20,
         hotBuyers: 1_000,
         payHolds: 2_000,
         flowBuyers: 1_500,
