@@ -36,7 +36,7 @@ export function createPromMetrics(options: { db?: Database } = {}): PromMetrics 
   for (const outcome of HOLD_OUTCOMES) holds.inc({ outcome }, 0);
   const lockAcquisitions = new Counter({
     name: "seat_lock_acquisitions_total",
-    help: "Seat lock attempts by lock backend and result (acquired, conflict, error)",
+    help: "Seat lock attempts by backend (redis, upstash, advisory; memory: seats the instance had just seen refused) and result (acquired, conflict, error)",
     labelNames: ["backend", "result"] as const,
     registers,
   });
