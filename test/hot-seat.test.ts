@@ -56,7 +56,9 @@ describe.each(availableLocks())(
     let database: TestDatabase;
 
     beforeAll(async () => {
-      subject = await openLock(name, 10_000);
+      // A generous timeout: 1,000 concurrent lock calls take seconds on a loaded machine, and a
+      // fallback to advisory locks would change the counts checked here.
+      subject = await openLock(name, 30_000);
       database = subject.database ?? (await openTestDatabase("postgres", 20));
     });
     afterAll(async () => {
@@ -72,7 +74,7 @@ describe.each(availableLocks())(
         createFailoverSeatLock({
           primary: subject.redisLock,
           fallback: advisorySeatLock,
-          timeoutMs: 10_000,
+          timeoutMs: 30_000,
           cooldownMs: 60_000,
           telemetry,
         });
@@ -124,7 +126,7 @@ describe.each(availableLocks())("hot seat, refusals remembered for a window: %s 
   let database: TestDatabase;
 
   beforeAll(async () => {
-    subject = await openLock(name, 10_000);
+    subject = await openLock(name, 30_000);
     database = subject.database ?? (await openTestDatabase("postgres", 20));
   });
   afterAll(async () => {
