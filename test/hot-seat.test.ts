@@ -10,7 +10,7 @@ import { createFailoverSeatLock } from "../src/seat-lock/failover.ts";
 import type { SeatLock } from "../src/seat-lock/seat-lock.ts";
 import { call, createSessionVia, createTestApp, hold } from "./support/app.ts";
 import { openTestDatabase, type TestDatabase } from "./support/database.ts";
-import { availableLocks, type LockUnderTest, openLock } from "./support/seat-locks.ts";
+import { availableLocks, type LockName, type LockUnderTest, openLock } from "./support/seat-locks.ts";
 
 const BUYERS = 1_000;
 
@@ -48,31 +48,37 @@ function countingTelemetry() {
   return { telemetry, locks };
 }
 
+/**
+ * The lock under test around a suite, with the database its claims go to (advisory locks bring
+ * their own). A generous timeout: 1,000 concurrent lock calls take seconds on a loaded machine, and
+ * a fallback to advisory locks would change the counts checked here.
+ */
+function useLock(name: LockName): { subject: LockUnderTest; database: TestDatabase } {
+  const suite = {} as { subject: LockUnderTest; database: TestDatabase };
+  beforeAll(async () => {
+    suite.subject = await openLock(name, 30_000);
+    suite.database = suite.subject.database ?? (await openTestDatabase("postgres", 20));
+  });
+  afterAll(async () => {
+    if (!suite.subject.database) await suite.database.close();
+    await suite.subject.close();
+  });
+  return suite;
+}
+
 // Advisory locks run too, for contrast: there every loser opens a transaction.
 describe.each(availableLocks())(
   `hot seat: ${BUYERS} concurrent buyers of the same two seats, %s locks`,
   (name) => {
-    let subject: LockUnderTest;
-    let database: TestDatabase;
-
-    beforeAll(async () => {
-      // A generous timeout: 1,000 concurrent lock calls take seconds on a loaded machine, and a
-      // fallback to advisory locks would change the counts checked here.
-      subject = await openLock(name, 30_000);
-      database = subject.database ?? (await openTestDatabase("postgres", 20));
-    });
-    afterAll(async () => {
-      if (!subject.database) await database.close();
-      await subject.close();
-    });
+    const suite = useLock(name);
 
     it("has exactly one winner; the lock turns every loser away", { timeout: 120_000 }, async () => {
-      const { db, counts } = countingDatabase(database.db);
+      const { db, counts } = countingDatabase(suite.database.db);
       const { telemetry, locks } = countingTelemetry();
       const seatLock: SeatLock | undefined =
-        subject.redisLock &&
+        suite.subject.redisLock &&
         createFailoverSeatLock({
-          primary: subject.redisLock,
+          primary: suite.subject.redisLock,
           fallback: advisorySeatLock,
           timeoutMs: 30_000,
           cooldownMs: 60_000,
@@ -95,7 +101,7 @@ describe.each(availableLocks())(
       );
 
       const [rows] = await queryRows<{ reservations: number; claims: number }>(
-        database.db,
+        suite.database.db,
         sql`SELECT (SELECT count(*)::int FROM reservations WHERE session_id = ${session.id}::uuid) AS reservations,
                  (SELECT count(*)::int FROM reservation_seats WHERE session_id = ${session.id}::uuid) AS claims`,
       );
@@ -122,26 +128,16 @@ describe.each(availableLocks())(
 // refused from memory, and nobody is refused longer than the window once the seat is free again.
 describe.each(availableLocks())("hot seat, refusals remembered for a window: %s locks", (name) => {
   const WINDOW_MS = 3_000;
-  let subject: LockUnderTest;
-  let database: TestDatabase;
-
-  beforeAll(async () => {
-    subject = await openLock(name, 30_000);
-    database = subject.database ?? (await openTestDatabase("postgres", 20));
-  });
-  afterAll(async () => {
-    if (!subject.database) await database.close();
-    await subject.close();
-  });
+  const suite = useLock(name);
 
   function instance(db: Database) {
     const { telemetry, locks } = countingTelemetry();
     const refusals = createRefusalMemo({ windowMs: WINDOW_MS });
-    return { app: createTestApp(db, { seatLock: subject.redisLock, telemetry, refusals }), locks };
+    return { app: createTestApp(db, { seatLock: suite.subject.redisLock, telemetry, refusals }), locks };
   }
 
   it("turns a second wave away without the lock or the database", { timeout: 120_000 }, async () => {
-    const { db, counts } = countingDatabase(database.db);
+    const { db, counts } = countingDatabase(suite.database.db);
     const { app, locks } = instance(db);
     const { seatIds } = await createSessionVia(app);
     const seats = seatIds.slice(0, 2);
@@ -162,8 +158,8 @@ describe.each(availableLocks())("hot seat, refusals remembered for a window: %s 
   it("frees a cancelled hold's seats at once where it was cancelled, elsewhere within the window", {
     timeout: 60_000,
   }, async () => {
-    const a = instance(database.db);
-    const b = instance(database.db);
+    const a = instance(suite.database.db);
+    const b = instance(suite.database.db);
     const { seatIds } = await createSessionVia(a.app);
     const seats = seatIds.slice(0, 2);
     const held = await hold(a.app, "holder", seats);
