@@ -1,20 +1,19 @@
 import { sql } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { MAX_BODY_BYTES } from "../src/app.ts";
 import { queryRows } from "../src/db/database.ts";
-import { call, createSessionVia, createTestApp, hold, SESSION, type TestApp } from "./support/app.ts";
-import { availableDrivers, openTestDatabase, type TestDatabase } from "./support/database.ts";
+import { call, createSessionVia, hold, SESSION, useTestApp } from "./support/app.ts";
+import { availableDrivers } from "./support/database.ts";
 
 describe.each(availableDrivers())("bad input on %s gets a 4xx problem and changes nothing", (driver) => {
-  let database: TestDatabase;
-  let app: TestApp;
+  const suite = useTestApp(driver);
   let seatIds: string[];
   let otherSessionSeat: string;
 
   const rowCounts = async () =>
     (
       await queryRows<Record<string, number>>(
-        database.db,
+        suite.database.db,
         sql`SELECT (SELECT count(*)::int FROM sessions) AS sessions, (SELECT count(*)::int FROM seats) AS seats,
                    (SELECT count(*)::int FROM reservations) AS reservations,
                    (SELECT count(*)::int FROM reservation_seats) AS claims, (SELECT count(*)::int FROM sales) AS sales,
@@ -23,15 +22,12 @@ describe.each(availableDrivers())("bad input on %s gets a 4xx problem and change
     )[0];
 
   beforeAll(async () => {
-    database = await openTestDatabase(driver);
-    app = createTestApp(database.db);
-    ({ seatIds } = await createSessionVia(app));
-    otherSessionSeat = (await createSessionVia(app)).seatIds[0] as string;
+    ({ seatIds } = await createSessionVia(suite.app));
+    otherSessionSeat = (await createSessionVia(suite.app)).seatIds[0] as string;
   });
-  afterAll(() => database.close());
 
   const raw = (method: string, path: string, body: string, contentType = "application/json") =>
-    app.request(path, { method, headers: { "content-type": contentType }, body });
+    suite.app.request(path, { method, headers: { "content-type": contentType }, body });
 
   const cases: [string, () => Response | Promise<Response>, number, string][] = [
     ["malformed JSON", () => raw("POST", "/reservations", '{"userId": "a", '), 400, "MALFORMED_JSON"],
@@ -42,7 +38,7 @@ describe.each(availableDrivers())("bad input on %s gets a 4xx problem and change
       415,
       "UNSUPPORTED_MEDIA_TYPE",
     ],
-    ["no body", () => app.request("/reservations", { method: "POST" }), 400, "VALIDATION_FAILED"],
+    ["no body", () => suite.app.request("/reservations", { method: "POST" }), 400, "VALIDATION_FAILED"],
     [
       "an oversized body",
       () => raw("POST", "/sessions", JSON.stringify({ ...SESSION, room: "x".repeat(MAX_BODY_BYTES) })),
@@ -102,7 +98,7 @@ describe.each(availableDrivers())("bad input on %s gets a 4xx problem and change
 
   it.each(invalidHolds)("a hold with %s", async (_name, body, status, code) => {
     const before = await rowCounts();
-    const response = await call(app, "POST", "/reservations", body());
+    const response = await call(suite.app, "POST", "/reservations", body());
     expect(response.status).toBe(status);
     expect(response.body.code).toBe(code);
     expect(await rowCounts()).toEqual(before);
@@ -110,7 +106,7 @@ describe.each(availableDrivers())("bad input on %s gets a 4xx problem and change
 
   it("names the unknown seat ids", async () => {
     const unknown = crypto.randomUUID();
-    const response = await hold(app, "u", [seatIds[0] as string, unknown]);
+    const response = await hold(suite.app, "u", [seatIds[0] as string, unknown]);
     expect(response.body.seatIds).toEqual([unknown]);
   });
 
@@ -129,7 +125,7 @@ describe.each(availableDrivers())("bad input on %s gets a 4xx problem and change
 
   it.each(invalidSessions)("a session with %s", async (_name, body) => {
     const before = await rowCounts();
-    const response = await call(app, "POST", "/sessions", body);
+    const response = await call(suite.app, "POST", "/sessions", body);
     expect(response.status).toBe(400);
     expect(response.body.code).toBe("VALIDATION_FAILED");
     expect(response.body.errors.length).toBeGreaterThan(0);
@@ -147,26 +143,26 @@ describe.each(availableDrivers())("bad input on %s gets a 4xx problem and change
     ["/reservations/user/a%20b", 400, "VALIDATION_FAILED"],
     ["/nowhere", 404, "NOT_FOUND"],
   ])("GET %s", async (path, status, code) => {
-    const response = await call(app, "GET", path);
+    const response = await call(suite.app, "GET", path);
     expect(response.status).toBe(status);
     expect(response.body.code).toBe(code);
   });
 
   it("refuses paying or cancelling someone else's hold, and paying an unknown one", async () => {
-    const held = await hold(app, "owner", [seatIds[5] as string]);
+    const held = await hold(suite.app, "owner", [seatIds[5] as string]);
     const before = await rowCounts();
-    const pay = await call(app, "POST", `/reservations/${held.body.id}/pay`, { userId: "thief" });
+    const pay = await call(suite.app, "POST", `/reservations/${held.body.id}/pay`, { userId: "thief" });
     expect(pay.status).toBe(403);
     expect(pay.body.code).toBe("RESERVATION_NOT_OWNED");
-    const cancel = await call(app, "POST", `/reservations/${held.body.id}/cancel`, { userId: "thief" });
+    const cancel = await call(suite.app, "POST", `/reservations/${held.body.id}/cancel`, { userId: "thief" });
     expect(cancel.status).toBe(403);
-    const unknown = await call(app, "POST", `/reservations/${crypto.randomUUID()}/pay`);
+    const unknown = await call(suite.app, "POST", `/reservations/${crypto.randomUUID()}/pay`);
     expect(unknown.status).toBe(404);
     expect(await rowCounts()).toEqual(before);
   });
 
   it("serves the OpenAPI document and Swagger UI", async () => {
-    const spec = await call(app, "GET", "/openapi.json");
+    const spec = await call(suite.app, "GET", "/openapi.json");
     expect(spec.status).toBe(200);
     expect(Object.keys(spec.body.paths)).toEqual(
       expect.arrayContaining([
@@ -177,7 +173,7 @@ describe.each(availableDrivers())("bad input on %s gets a 4xx problem and change
         "/sales/history/{userId}",
       ]),
     );
-    const ui = await app.request("/api-docs");
+    const ui = await suite.app.request("/api-docs");
     expect(ui.status).toBe(200);
     expect(await ui.text()).toContain("swagger");
   });

@@ -1,19 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { call, createSessionVia, createTestApp, hold, type TestApp } from "./support/app.ts";
-import { availableDrivers, openTestDatabase, type TestDatabase } from "./support/database.ts";
+import { describe, expect, it } from "vitest";
+import { call, createSessionVia, createTestApp, hold, useTestApp } from "./support/app.ts";
+import { availableDrivers, openTestDatabase } from "./support/database.ts";
 
 describe.each(availableDrivers())("booking flow on %s", (driver) => {
-  let database: TestDatabase;
-  let app: TestApp;
-
-  beforeAll(async () => {
-    database = await openTestDatabase(driver);
-    app = createTestApp(database.db);
-  });
-  afterAll(() => database.close());
+  const suite = useTestApp(driver);
 
   it("creates a session with its seat grid, labels and counts", async () => {
-    const created = await call(app, "POST", "/sessions", {
+    const created = await call(suite.app, "POST", "/sessions", {
       movieId: "m",
       room: "R",
       startsAt: "2026-12-24T20:00:00+01:00",
@@ -32,14 +25,14 @@ describe.each(availableDrivers())("booking flow on %s", (driver) => {
     expect(labels.slice(0, 4)).toEqual(["A1", "A2", "A3", "B1"]);
     expect(labels.slice(-6)).toEqual(["AA1", "AA2", "AA3", "AB1", "AB2", "AB3"]);
 
-    const read = await call(app, "GET", `/sessions/${created.body.id}`);
+    const read = await call(suite.app, "GET", `/sessions/${created.body.id}`);
     expect(read.status).toBe(200);
     expect(read.body.seats).toEqual(created.body.seats);
   });
 
   it("holds, pays and lists the purchase in the sales history", async () => {
-    const { session, seatIds } = await createSessionVia(app);
-    const held = await hold(app, "alice", [seatIds[1] as string, seatIds[0] as string]);
+    const { session, seatIds } = await createSessionVia(suite.app);
+    const held = await hold(suite.app, "alice", [seatIds[1] as string, seatIds[0] as string]);
     expect(held.status).toBe(201);
     expect(held.body).toMatchObject({
       sessionId: session.id,
@@ -52,26 +45,26 @@ describe.each(availableDrivers())("booking flow on %s", (driver) => {
     const ttl = Date.parse(held.body.expiresAt) - Date.parse(held.body.createdAt);
     expect(ttl).toBe(30_000);
 
-    const map = await call(app, "GET", `/sessions/${session.id}`);
+    const map = await call(suite.app, "GET", `/sessions/${session.id}`);
     expect(map.body.counts).toMatchObject({ available: 38, held: 2, sold: 0 });
 
-    const paid = await call(app, "POST", `/reservations/${held.body.id}/pay`);
+    const paid = await call(suite.app, "POST", `/reservations/${held.body.id}/pay`);
     expect(paid.status).toBe(200);
     expect(paid.body.status).toBe("CONFIRMED");
     expect(paid.body.sale).toMatchObject({ amount: 25 });
 
-    const again = await call(app, "POST", `/reservations/${held.body.id}/pay`);
+    const again = await call(suite.app, "POST", `/reservations/${held.body.id}/pay`);
     expect(again.status).toBe(200);
     expect(again.body.sale).toEqual(paid.body.sale);
 
-    const after = await call(app, "GET", `/sessions/${session.id}`);
+    const after = await call(suite.app, "GET", `/sessions/${session.id}`);
     expect(after.body.counts).toMatchObject({ available: 38, held: 0, sold: 2 });
     expect(after.body.seats.slice(0, 2).map((seat: { status: string }) => seat.status)).toEqual([
       "SOLD",
       "SOLD",
     ]);
 
-    const history = await call(app, "GET", "/sales/history/alice");
+    const history = await call(suite.app, "GET", "/sales/history/alice");
     expect(history.status).toBe(200);
     expect(history.body).toEqual([
       {
@@ -89,33 +82,35 @@ describe.each(availableDrivers())("booking flow on %s", (driver) => {
       },
     ]);
 
-    const mine = await call(app, "GET", "/reservations/user/alice");
+    const mine = await call(suite.app, "GET", "/reservations/user/alice");
     expect(mine.body.map((reservation: { id: string }) => reservation.id)).toContain(held.body.id);
   });
 
   it("refuses a held seat with 409 naming it, and takes nothing of a partly taken request", async () => {
-    const { session, seatIds } = await createSessionVia(app);
+    const { session, seatIds } = await createSessionVia(suite.app);
     const [a, b, c] = seatIds as [string, string, string];
-    expect((await hold(app, "bob", [a])).status).toBe(201);
-    const refused = await hold(app, "carol", [b, a, c]);
+    expect((await hold(suite.app, "bob", [a])).status).toBe(201);
+    const refused = await hold(suite.app, "carol", [b, a, c]);
     expect(refused.status).toBe(409);
     expect(refused.headers.get("content-type")).toBe("application/problem+json");
     expect(refused.body).toMatchObject({ code: "SEAT_UNAVAILABLE", seatIds: [a], status: 409 });
     expect(refused.body.requestId).toBe(refused.headers.get("x-request-id"));
-    const map = await call(app, "GET", `/sessions/${session.id}`);
+    const map = await call(suite.app, "GET", `/sessions/${session.id}`);
     expect(map.body.counts).toMatchObject({ held: 1, available: 39 });
-    expect((await hold(app, "carol", [b, c])).status).toBe(201);
+    expect((await hold(suite.app, "carol", [b, c])).status).toBe(201);
   });
 
   it("cancels a live hold and frees its seats at once", async () => {
-    const { seatIds } = await createSessionVia(app);
-    const held = await hold(app, "dave", [seatIds[0] as string]);
-    const cancelled = await call(app, "POST", `/reservations/${held.body.id}/cancel`, { userId: "dave" });
+    const { seatIds } = await createSessionVia(suite.app);
+    const held = await hold(suite.app, "dave", [seatIds[0] as string]);
+    const cancelled = await call(suite.app, "POST", `/reservations/${held.body.id}/cancel`, {
+      userId: "dave",
+    });
     expect(cancelled.status).toBe(200);
     expect(cancelled.body.status).toBe("CANCELLED");
-    const paid = await call(app, "POST", `/reservations/${held.body.id}/pay`);
+    const paid = await call(suite.app, "POST", `/reservations/${held.body.id}/pay`);
     expect(paid.body.code).toBe("RESERVATION_CANCELLED");
-    expect((await hold(app, "erin", [seatIds[0] as string])).status).toBe(201);
+    expect((await hold(suite.app, "erin", [seatIds[0] as string])).status).toBe(201);
   });
 
   it("pages through sessions with a cursor", async () => {

@@ -1,9 +1,9 @@
 import { sql } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { queryRows } from "../src/db/database.ts";
 import { EXCLUSION_VIOLATION, sqlState } from "../src/db/errors.ts";
-import { call, createSessionVia, createTestApp, hold, type TestApp } from "./support/app.ts";
-import { availableDrivers, openTestDatabase, type TestDatabase } from "./support/database.ts";
+import { call, createSessionVia, hold, useTestApp } from "./support/app.ts";
+import { availableDrivers, type TestDatabase } from "./support/database.ts";
 
 /** Seats claimed by more than one live claim right now: must always be empty. */
 const doubleClaims = (database: TestDatabase) =>
@@ -14,19 +14,13 @@ const doubleClaims = (database: TestDatabase) =>
   );
 
 describe.each(availableDrivers())("the database refuses a double claim on %s", (driver) => {
-  let database: TestDatabase;
-  let app: TestApp;
-  beforeAll(async () => {
-    database = await openTestDatabase(driver);
-    app = createTestApp(database.db);
-  });
-  afterAll(() => database.close());
+  const suite = useTestApp(driver);
 
   it("even when application code skips every check", async () => {
-    const { seatIds } = await createSessionVia(app);
-    const held = await hold(app, "first", [seatIds[0] as string]);
+    const { seatIds } = await createSessionVia(suite.app);
+    const held = await hold(suite.app, "first", [seatIds[0] as string]);
     expect(held.status).toBe(201);
-    const sneak = database.db.execute(sql`
+    const sneak = suite.database.db.execute(sql`
       WITH r AS (
         INSERT INTO reservations (session_id, user_id, total_cents, expires_at)
         VALUES (${held.body.sessionId}::uuid, 'sneaky', 0, now() + interval '30 seconds') RETURNING id, expires_at)
@@ -37,7 +31,7 @@ describe.each(availableDrivers())("the database refuses a double claim on %s", (
       (failure: unknown) => failure,
     );
     expect(sqlState(error)).toBe(EXCLUSION_VIOLATION);
-    expect(await doubleClaims(database)).toEqual([]);
+    expect(await doubleClaims(suite.database)).toEqual([]);
   });
 });
 
@@ -45,19 +39,15 @@ describe.each(availableDrivers())("the database refuses a double claim on %s", (
 const contended = availableDrivers().includes("postgres") ? describe : describe.skip;
 
 contended("concurrent buyers on PostgreSQL", () => {
-  let database: TestDatabase;
-  let app: TestApp;
-  beforeAll(async () => {
-    database = await openTestDatabase("postgres", 20);
-    app = createTestApp(database.db);
-  });
-  afterAll(() => database.close());
+  const suite = useTestApp("postgres", { poolSize: 20 });
 
   it("50 requests for the same two seats in both orders: exactly one 201, no 5xx, no deadlock", async () => {
-    const { seatIds } = await createSessionVia(app);
+    const { seatIds } = await createSessionVia(suite.app);
     const [a, b] = seatIds as [string, string];
     const responses = await Promise.all(
-      Array.from({ length: 50 }, (_, index) => hold(app, `buyer-${index}`, index % 2 ? [a, b] : [b, a])),
+      Array.from({ length: 50 }, (_, index) =>
+        hold(suite.app, `buyer-${index}`, index % 2 ? [a, b] : [b, a]),
+      ),
     );
     const statuses = responses.map((response) => response.status);
     expect(statuses.filter((status) => status === 201)).toHaveLength(1);
@@ -66,67 +56,67 @@ contended("concurrent buyers on PostgreSQL", () => {
       expect(refused.body.code).toBe("SEAT_UNAVAILABLE");
     }
     const claims = await queryRows<{ n: number }>(
-      database.db,
+      suite.database.db,
       sql`SELECT count(*)::int AS n FROM reservation_seats WHERE seat_id IN (${a}::uuid, ${b}::uuid)`,
     );
     expect(claims[0]?.n).toBe(2);
-    expect(await doubleClaims(database)).toEqual([]);
+    expect(await doubleClaims(suite.database)).toEqual([]);
   });
 
   it("200 buyers over 20 disjoint seat pairs: exactly 20 holds and 40 distinct held seats", async () => {
-    const { session, seatIds } = await createSessionVia(app);
+    const { session, seatIds } = await createSessionVia(suite.app);
     const pairs = Array.from(
       { length: 20 },
       (_, index) => [seatIds[2 * index], seatIds[2 * index + 1]] as string[],
     );
     const responses = await Promise.all(
       Array.from({ length: 200 }, (_, index) =>
-        hold(app, `pair-buyer-${index}`, pairs[index % 20] as string[]),
+        hold(suite.app, `pair-buyer-${index}`, pairs[index % 20] as string[]),
       ),
     );
     expect(responses.filter((response) => response.status >= 500)).toEqual([]);
     expect(responses.filter((response) => response.status === 201)).toHaveLength(20);
 
     const rows = await queryRows<{ holds: number; seats: number; distinct_seats: number }>(
-      database.db,
+      suite.database.db,
       sql`SELECT count(DISTINCT rs.reservation_id)::int AS holds, count(*)::int AS seats,
                  count(DISTINCT rs.seat_id)::int AS distinct_seats
           FROM reservation_seats rs JOIN reservations r ON r.id = rs.reservation_id
           WHERE rs.session_id = ${session.id}::uuid AND r.status = 'PENDING'`,
     );
     expect(rows[0]).toEqual({ holds: 20, seats: 40, distinct_seats: 40 });
-    expect(await doubleClaims(database)).toEqual([]);
-    const map = await call(app, "GET", `/sessions/${session.id}`);
+    expect(await doubleClaims(suite.database)).toEqual([]);
+    const map = await call(suite.app, "GET", `/sessions/${session.id}`);
     expect(map.body.counts).toMatchObject({ held: 40, available: 0 });
   });
 
   it("10 concurrent payments of one hold make one sale and answer it every time", async () => {
-    const { seatIds } = await createSessionVia(app);
-    const held = await hold(app, "payer", seatIds.slice(0, 3));
+    const { seatIds } = await createSessionVia(suite.app);
+    const held = await hold(suite.app, "payer", seatIds.slice(0, 3));
     const payments = await Promise.all(
-      Array.from({ length: 10 }, () => call(app, "POST", `/reservations/${held.body.id}/pay`)),
+      Array.from({ length: 10 }, () => call(suite.app, "POST", `/reservations/${held.body.id}/pay`)),
     );
     expect(payments.map((payment) => payment.status)).toEqual(Array(10).fill(200));
     expect(new Set(payments.map((payment) => payment.body.sale.id)).size).toBe(1);
     const sales = await queryRows<{ n: number }>(
-      database.db,
+      suite.database.db,
       sql`SELECT count(*)::int AS n FROM sales WHERE reservation_id = ${held.body.id}::uuid`,
     );
     expect(sales[0]?.n).toBe(1);
     const events = await queryRows<{ n: number }>(
-      database.db,
+      suite.database.db,
       sql`SELECT count(*)::int AS n FROM outbox WHERE aggregate_id = ${held.body.id}::uuid AND type = 'payment.confirmed'`,
     );
     expect(events[0]?.n).toBe(1);
   });
 
   it("buyers racing over overlapping seat sets never share a seat, and every hold can be paid", async () => {
-    const { session, seatIds } = await createSessionVia(app);
+    const { session, seatIds } = await createSessionVia(suite.app);
     const pool = seatIds.slice(0, 24);
     const responses = await Promise.all(
       Array.from({ length: 120 }, (_, index) => {
         const start = (index * 7) % 22;
-        return hold(app, `overlap-${index}`, [
+        return hold(suite.app, `overlap-${index}`, [
           pool[start],
           pool[start + 1],
           pool[(start + 5) % 24],
@@ -137,16 +127,16 @@ contended("concurrent buyers on PostgreSQL", () => {
     const winners = responses.filter((response) => response.status === 201);
     expect(winners.length).toBeGreaterThan(0);
     const payments = await Promise.all(
-      winners.map((w) => call(app, "POST", `/reservations/${w.body.id}/pay`)),
+      winners.map((w) => call(suite.app, "POST", `/reservations/${w.body.id}/pay`)),
     );
     expect(payments.map((payment) => payment.status)).toEqual(Array(winners.length).fill(200));
     const totals = await queryRows<{ sold: number; sales: number }>(
-      database.db,
+      suite.database.db,
       sql`SELECT (SELECT count(*)::int FROM reservation_seats rs JOIN reservations r ON r.id = rs.reservation_id
                    WHERE rs.session_id = ${session.id}::uuid AND r.status = 'CONFIRMED') AS sold,
                  (SELECT count(*)::int FROM sales WHERE session_id = ${session.id}::uuid) AS sales`,
     );
     expect(totals[0]).toEqual({ sold: winners.length * 3, sales: winners.length });
-    expect(await doubleClaims(database)).toEqual([]);
+    expect(await doubleClaims(suite.database)).toEqual([]);
   });
 });

@@ -1,35 +1,31 @@
 import { sql } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { queryRows } from "../src/db/database.ts";
-import { call, createSessionVia, createTestApp, hold, type TestApp } from "./support/app.ts";
-import { availableDrivers, openTestDatabase, type TestDatabase } from "./support/database.ts";
+import { call, createSessionVia, hold, useTestApp } from "./support/app.ts";
+import { availableDrivers } from "./support/database.ts";
 
 describe.each(availableDrivers())("Idempotency-Key on %s", (driver) => {
-  let database: TestDatabase;
-  let app: TestApp;
+  const suite = useTestApp(driver);
   let seatIds: string[];
 
   beforeAll(async () => {
-    database = await openTestDatabase(driver);
-    app = createTestApp(database.db);
-    ({ seatIds } = await createSessionVia(app));
+    ({ seatIds } = await createSessionVia(suite.app));
   });
-  afterAll(() => database.close());
 
   const reservationsOf = async (userId: string) =>
     (
       await queryRows<{ n: number }>(
-        database.db,
+        suite.database.db,
         sql`SELECT count(*)::int AS n FROM reservations WHERE user_id = ${userId}`,
       )
     )[0]?.n;
 
   it("replays the first response for the same key and body", async () => {
     const key = { "idempotency-key": "hold-1" };
-    const first = await hold(app, "idem-a", [seatIds[0] as string], key);
+    const first = await hold(suite.app, "idem-a", [seatIds[0] as string], key);
     expect(first.status).toBe(201);
     expect(first.headers.get("idempotent-replayed")).toBeNull();
-    const replay = await hold(app, "idem-a", [seatIds[0] as string], key);
+    const replay = await hold(suite.app, "idem-a", [seatIds[0] as string], key);
     expect(replay.status).toBe(201);
     expect(replay.headers.get("idempotent-replayed")).toBe("true");
     expect(replay.body).toEqual(first.body);
@@ -38,8 +34,8 @@ describe.each(availableDrivers())("Idempotency-Key on %s", (driver) => {
 
   it("answers 422 for the same key with another body, and changes nothing", async () => {
     const key = { "idempotency-key": "hold-2" };
-    expect((await hold(app, "idem-b", [seatIds[1] as string], key)).status).toBe(201);
-    const other = await hold(app, "idem-b", [seatIds[2] as string], key);
+    expect((await hold(suite.app, "idem-b", [seatIds[1] as string], key)).status).toBe(201);
+    const other = await hold(suite.app, "idem-b", [seatIds[2] as string], key);
     expect(other.status).toBe(422);
     expect(other.body.code).toBe("IDEMPOTENCY_KEY_REUSED");
     expect(await reservationsOf("idem-b")).toBe(1);
@@ -47,32 +43,40 @@ describe.each(availableDrivers())("Idempotency-Key on %s", (driver) => {
 
   it("scopes keys to the user", async () => {
     const key = { "idempotency-key": "shared-key" };
-    expect((await hold(app, "idem-c", [seatIds[3] as string], key)).status).toBe(201);
-    const otherUser = await hold(app, "idem-d", [seatIds[4] as string], key);
+    expect((await hold(suite.app, "idem-c", [seatIds[3] as string], key)).status).toBe(201);
+    const otherUser = await hold(suite.app, "idem-d", [seatIds[4] as string], key);
     expect(otherUser.status).toBe(201);
     expect(otherUser.headers.get("idempotent-replayed")).toBeNull();
   });
 
   it("does not remember a refusal: the same key can be retried after a conflict", async () => {
-    expect((await hold(app, "idem-e", [seatIds[5] as string])).status).toBe(201);
+    expect((await hold(suite.app, "idem-e", [seatIds[5] as string])).status).toBe(201);
     const key = { "idempotency-key": "after-conflict" };
-    expect((await hold(app, "idem-f", [seatIds[5] as string], key)).status).toBe(409);
-    expect((await hold(app, "idem-f", [seatIds[6] as string], key)).status).toBe(201);
+    expect((await hold(suite.app, "idem-f", [seatIds[5] as string], key)).status).toBe(409);
+    expect((await hold(suite.app, "idem-f", [seatIds[6] as string], key)).status).toBe(201);
   });
 
   it("replays a payment with its sale", async () => {
-    const held = await hold(app, "idem-g", [seatIds[7] as string]);
+    const held = await hold(suite.app, "idem-g", [seatIds[7] as string]);
     const key = { "idempotency-key": "pay-1" };
-    const paid = await call(app, "POST", `/reservations/${held.body.id}/pay`, {}, key);
-    const replay = await call(app, "POST", `/reservations/${held.body.id}/pay`, {}, key);
+    const paid = await call(suite.app, "POST", `/reservations/${held.body.id}/pay`, {}, key);
+    const replay = await call(suite.app, "POST", `/reservations/${held.body.id}/pay`, {}, key);
     expect(replay.headers.get("idempotent-replayed")).toBe("true");
     expect(replay.body).toEqual(paid.body);
-    const other = await call(app, "POST", `/reservations/${held.body.id}/pay`, { userId: "idem-g" }, key);
+    const other = await call(
+      suite.app,
+      "POST",
+      `/reservations/${held.body.id}/pay`,
+      { userId: "idem-g" },
+      key,
+    );
     expect(other.status).toBe(422);
   });
 
   it("rejects a malformed key", async () => {
-    const response = await hold(app, "idem-h", [seatIds[8] as string], { "idempotency-key": "has space" });
+    const response = await hold(suite.app, "idem-h", [seatIds[8] as string], {
+      "idempotency-key": "has space",
+    });
     expect(response.status).toBe(400);
     expect(await reservationsOf("idem-h")).toBe(0);
   });
@@ -81,7 +85,7 @@ describe.each(availableDrivers())("Idempotency-Key on %s", (driver) => {
     const key = { "idempotency-key": "race" };
     const responses = await Promise.all(
       Array.from({ length: 10 }, () =>
-        hold(app, "idem-race", [seatIds[9] as string, seatIds[10] as string], key),
+        hold(suite.app, "idem-race", [seatIds[9] as string, seatIds[10] as string], key),
       ),
     );
     const statuses = responses.map((response) => response.status);

@@ -1,6 +1,8 @@
+import { afterAll, beforeAll } from "vitest";
 import { createApp } from "../../src/app.ts";
 import type { Database } from "../../src/db/database.ts";
 import type { AppDeps, Logger } from "../../src/routes/router.ts";
+import { type DriverName, openTestDatabase, type TestDatabase } from "./database.ts";
 
 export const silentLogger: Logger = { info() {}, warn() {}, error() {} };
 
@@ -8,6 +10,20 @@ export type TestApp = ReturnType<typeof createApp>;
 
 export function createTestApp(db: Database, overrides: Partial<AppDeps> = {}): TestApp {
   return createApp({ db, reservationTtlSeconds: 30, logger: silentLogger, ...overrides });
+}
+
+/** A scratch database of `driver` and the app on it, opened before a suite's tests, closed after them. */
+export function useTestApp(
+  driver: DriverName,
+  options: { poolSize?: number; overrides?: Partial<AppDeps> } = {},
+): { database: TestDatabase; app: TestApp } {
+  const suite = {} as { database: TestDatabase; app: TestApp };
+  beforeAll(async () => {
+    suite.database = await openTestDatabase(driver, options.poolSize);
+    suite.app = createTestApp(suite.database.db, options.overrides);
+  });
+  afterAll(() => suite.database.close());
+  return suite;
 }
 
 type JsonBody = Record<string, unknown> | unknown[];
