@@ -15,10 +15,12 @@ export class LoadClient {
   readonly #pool: Pool;
   readonly series = new Map<string, Series>();
 
-  constructor(
-    readonly origin: string,
-    readonly connections: number,
-  ) {
+  readonly origin: string;
+  readonly connections: number;
+
+  constructor(origin: string, connections: number) {
+    this.origin = origin;
+    this.connections = connections;
     this.#pool = new Pool(origin, {
       connections,
       pipelining: 1,

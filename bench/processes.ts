@@ -12,7 +12,7 @@ export type BenchProcess = {
 };
 
 /**
- * Starts `node [nodeArgs] --import tsx <entry>` with exactly `env` (plus PATH) and waits until
+ * Starts `node [nodeArgs] <entry>` (through tsx for a bench-only `.ts` helper) with exactly `env` (plus PATH) and waits until
  * `readyPath` answers. Its output goes to `logFile`, as a log collector would take it.
  */
 export async function startNodeProcess(options: {
@@ -27,7 +27,11 @@ export async function startNodeProcess(options: {
   const log = createWriteStream(options.logFile);
   const child: ChildProcess = spawn(
     process.execPath,
-    [...(options.nodeArgs ?? []), "--import", "tsx", options.entry],
+    [
+      ...(options.nodeArgs ?? []),
+      ...(options.entry.endsWith(".ts") ? ["--import", "tsx"] : []),
+      options.entry,
+    ],
     { env: { PATH: process.env.PATH ?? "", ...options.env, PORT: port }, stdio: ["ignore", "pipe", "pipe"] },
   );
   child.stdout?.pipe(log);

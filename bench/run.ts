@@ -135,19 +135,18 @@ async function dbCeiling(ctx: BenchContext, databaseUrl: string): Promise<Ceilin
 }
 
 /**
- * The node flags of `npm start` (`node <flags> --import tsx src/entry/node.ts`, as the Dockerfile
- * runs it too), so the bench measures the service as it is deployed, heap sizing included.
+ * The node flags of `npm start` (`node <flags> dist/node.js`, as the Dockerfile runs it too), so
+ * the bench measures the service as it is deployed, heap sizing included.
  */
 function startFlags(): string[] {
   const script = (JSON.parse(readFileSync("package.json", "utf8")) as { scripts: Record<string, string> })
     .scripts.start;
   const words = script?.trim().split(/\s+/) ?? [];
-  const entry = words.indexOf("--import");
-  if (words[0] !== "node" || entry < 0 || words.at(-1) !== "src/entry/node.ts") {
-    log(`npm start is not "node <flags> --import tsx src/entry/node.ts"; starting the service without flags`);
+  if (words[0] !== "node" || words.at(-1) !== "dist/node.js") {
+    log(`npm start is not "node <flags> dist/node.js"; starting the service without flags`);
     return [];
   }
-  return words.slice(1, entry);
+  return words.slice(1, -1);
 }
 
 /** Disjoint seat pairs a session of the bench gives (sessions have at most 10,000 seats). */
@@ -198,7 +197,7 @@ async function main(): Promise<number> {
     const profileDir = env.BENCH_CPU_PROF;
     if (profileDir) mkdirSync(profileDir, { recursive: true });
     service = await startNodeProcess({
-      entry: "src/entry/node.ts",
+      entry: "dist/node.js",
       env: {
         DATABASE_URL: databaseUrl,
         REDIS_URL: redisUrl,

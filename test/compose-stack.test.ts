@@ -104,7 +104,7 @@ describe("docker-compose.yml", () => {
         AMQP_URL: expect.stringMatching(/@rabbitmq:5672$/),
       });
     }
-    expect(services.sidecar.command.join(" ")).toContain("src/entry/sidecar.ts");
+    expect(services.sidecar.command.join(" ")).toContain("dist/sidecar.js");
   });
 
   it("gives every long-running service a healthcheck, and waits for healthy dependencies only", () => {

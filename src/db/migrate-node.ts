@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { drizzle } from "drizzle-orm/node-postgres";
 import { migrate as migrateNodePostgres } from "drizzle-orm/node-postgres/migrator";
@@ -5,8 +6,13 @@ import type { PgliteDatabase } from "drizzle-orm/pglite";
 import pg from "pg";
 import type { Database } from "./database.ts";
 
-/** drizzle's migrator reads the SQL files with node:fs, so migrations run from Node only. */
-export const MIGRATIONS_FOLDER = fileURLToPath(new URL("../../drizzle", import.meta.url));
+/**
+ * drizzle's migrator reads the SQL files with node:fs, so migrations run from Node only. The folder
+ * sits at the project root: two levels above this source file, one above the built `dist/` bundle.
+ */
+export const MIGRATIONS_FOLDER = ["../../drizzle", "../drizzle"]
+  .map((relative) => fileURLToPath(new URL(relative, import.meta.url)))
+  .find((folder) => existsSync(`${folder}/meta/_journal.json`)) as string;
 
 /** An arbitrary constant: every instance takes the same advisory lock before migrating. */
 const MIGRATION_LOCK_KEY = 724_110_913;

