@@ -3,6 +3,7 @@ import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { requestId } from "hono/request-id";
 import { isUnavailable } from "./db/errors.ts";
+import type { AppDeps } from "./ports.ts";
 import { limitBodySize } from "./routes/body-size.ts";
 import { healthRoutes } from "./routes/health/index.ts";
 import { internalRoutes } from "./routes/internal/index.ts";
@@ -10,11 +11,11 @@ import { metricsRoutes } from "./routes/metrics/index.ts";
 import { ApiError, problemResponse } from "./routes/problem.ts";
 import { observeRequests } from "./routes/request-observer.ts";
 import { reservationRoutes } from "./routes/reservations/index.ts";
-import { type AppDeps, createRouter } from "./routes/router.ts";
+import { createRouter } from "./routes/router.ts";
 import { salesRoutes } from "./routes/sales/index.ts";
 import { sessionRoutes } from "./routes/sessions/index.ts";
 
-export type { AppDeps } from "./routes/router.ts";
+export type { AppDeps } from "./ports.ts";
 
 export const MAX_BODY_BYTES = 64 * 1024;
 

@@ -3,7 +3,7 @@ import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
 import { createNodePostgresDatabase } from "../src/db/node-postgres.ts";
 import { memoryCheck } from "../src/entry/node-health.ts";
-import type { HealthCheck } from "../src/routes/router.ts";
+import type { HealthCheck } from "../src/ports.ts";
 import { call, createTestApp } from "./support/app.ts";
 import { createScratchDatabase, dropScratchDatabase, openTestDatabase } from "./support/database.ts";
 import { freePort } from "./support/server-process.ts";

@@ -1,4 +1,4 @@
-import type { Logger } from "../routes/router.ts";
+import type { Logger } from "../ports.ts";
 
 const LEVELS = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity } as const;
 export type LogLevel = keyof typeof LEVELS;

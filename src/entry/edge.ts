@@ -5,7 +5,7 @@ import { createNeonDatabase } from "../db/neon-serverless.ts";
 import { createNodePostgresDatabase } from "../db/node-postgres.ts";
 import { type Config, edgeDatabaseUrl } from "../env.ts";
 import { qstashHoldExpiry } from "../expiry/qstash.ts";
-import type { HealthCheck, Logger } from "../routes/router.ts";
+import type { HealthCheck, Logger } from "../ports.ts";
 import { advisorySeatLock } from "../seat-lock/advisory.ts";
 import { createFailoverSeatLock } from "../seat-lock/failover.ts";
 import type { SeatLock } from "../seat-lock/seat-lock.ts";

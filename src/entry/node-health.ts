@@ -1,6 +1,6 @@
 import { totalmem } from "node:os";
 import { getHeapStatistics } from "node:v8";
-import type { HealthCheck } from "../routes/router.ts";
+import type { HealthCheck } from "../ports.ts";
 
 const MB = 1024 * 1024;
 

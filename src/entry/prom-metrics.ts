@@ -2,7 +2,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom
 import type { HoldOutcome, Telemetry } from "../booking/telemetry.ts";
 import type { Database } from "../db/database.ts";
 import { type OutboxBacklog, readOutboxBacklog } from "../events/outbox-queries.ts";
-import type { MetricsExporter, RequestObservation } from "../routes/router.ts";
+import type { MetricsExporter, RequestObservation } from "../ports.ts";
 
 /**
  * The Node metrics adapter: prom-client on a registry of its own (never the global one, so two

@@ -1,9 +1,7 @@
 import type { Executor } from "../db/database.ts";
+import type { HealthCheck } from "../ports.ts";
 import { readOutboxBacklog } from "./outbox-queries.ts";
 import type { Relay } from "./relay.ts";
-
-/** Shaped like the app's `HealthCheck`; kept structural so the events port does not import routes. */
-type Check = { name: string; required: boolean; check: () => Promise<"ok" | { degraded: string }> };
 
 /**
  * `/health` entries for event delivery. Neither is required: with RabbitMQ down the API keeps
@@ -14,7 +12,7 @@ export function relayHealthChecks(
   db: Executor,
   relay: Relay,
   options: { maxLagSeconds?: number } = {},
-): Check[] {
+): HealthCheck[] {
   const maxLagSeconds = options.maxLagSeconds ?? 60;
   return [
     {

@@ -1,20 +1,16 @@
 import type { Database } from "../db/database.ts";
+import type { HealthCheck, Logger } from "../ports.ts";
 import { createAmqpPublisher } from "./amqp-publisher.ts";
 import { listenForOutboxEvents } from "./outbox-listener-node.ts";
 import { type Relay, type RelayOptions, startRelay } from "./relay.ts";
 import { relayHealthChecks } from "./relay-health.ts";
-
-type Logger = {
-  info(object: Record<string, unknown>, message?: string): void;
-  warn(object: Record<string, unknown>, message?: string): void;
-};
 
 export type NodeRelayOptions = {
   db: Database;
   amqpUrl: string;
   /** When set (PostgreSQL over TCP), a LISTEN connection wakes the relay; otherwise it only polls. */
   databaseUrl?: string;
-  logger: Logger;
+  logger: Pick<Logger, "info" | "warn">;
   connectionName?: string;
   /** The exchange to publish to; `cinema.events` unless a test isolates itself. */
   exchange?: string;
@@ -23,7 +19,7 @@ export type NodeRelayOptions = {
 
 export type NodeRelay = {
   relay: Relay;
-  healthChecks: ReturnType<typeof relayHealthChecks>;
+  healthChecks: HealthCheck[];
   stop: () => Promise<void>;
 };
 

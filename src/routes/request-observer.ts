@@ -1,6 +1,7 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { matchedRoutes } from "hono/route";
-import type { AppDeps, AppEnv, Logger } from "./router.ts";
+import type { AppDeps, Logger } from "../ports.ts";
+import type { AppEnv } from "./router.ts";
 
 const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
 // Scrapes and orchestrator probes arrive every few seconds: logged at debug unless they fail.

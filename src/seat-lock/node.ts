@@ -1,4 +1,5 @@
 import type { Config } from "../env.ts";
+import type { HealthCheck, Logger } from "../ports.ts";
 import { advisorySeatLock } from "./advisory.ts";
 import { createFailoverSeatLock, type FailoverTelemetry } from "./failover.ts";
 import type { RedisSeatLock } from "./redis-seat-lock.ts";
@@ -6,13 +7,11 @@ import type { SeatLock } from "./seat-lock.ts";
 import { createTcpRedisSeatLock } from "./tcp-redis.ts";
 import { createUpstashSeatLock } from "./upstash.ts";
 
-type WarnLogger = { warn(object: Record<string, unknown>, message?: string): void };
-
 export type NodeSeatLock = {
   /** Absent when no Redis is configured: claims then use advisory locks alone. */
   seatLock?: SeatLock;
   /** The `redis` entry of /health. */
-  healthCheck?: { name: string; required: boolean; check: () => Promise<"ok" | { degraded: string }> };
+  healthCheck?: HealthCheck;
   /** What carries the locks, for the start-up log line. */
   description: string;
   close(): Promise<void>;
@@ -25,7 +24,7 @@ export type NodeSeatLock = {
  */
 export async function createNodeSeatLock(
   config: Config,
-  options: { telemetry: FailoverTelemetry; logger: WarnLogger },
+  options: { telemetry: FailoverTelemetry; logger: Pick<Logger, "warn"> },
 ): Promise<NodeSeatLock> {
   const { timeoutMs, cooldownMs } = config.seatLock;
   let primary: RedisSeatLock;

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll } from "vitest";
 import { createApp } from "../../src/app.ts";
 import type { Database } from "../../src/db/database.ts";
-import type { AppDeps, Logger } from "../../src/routes/router.ts";
+import type { AppDeps, Logger } from "../../src/ports.ts";
 import { type DriverName, openTestDatabase, type TestDatabase } from "./database.ts";
 
 export const silentLogger: Logger = { info() {}, warn() {}, error() {} };

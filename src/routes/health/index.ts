@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { sql } from "drizzle-orm";
-import { type AppDeps, createRouter, type HealthCheck } from "../router.ts";
+import type { AppDeps, HealthCheck } from "../../ports.ts";
+import { createRouter } from "../router.ts";
 import { json } from "../schemas.ts";
 
 const CHECK_TIMEOUT_MS = 2_000;

@@ -2,8 +2,9 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { expireHold } from "../../booking/expire.ts";
 import { noTelemetry } from "../../booking/telemetry.ts";
 import { EXPIRY_CALLBACK_PATH } from "../../expiry/hold-expiry.ts";
+import type { AppDeps } from "../../ports.ts";
 import { ApiError } from "../problem.ts";
-import { type AppDeps, createRouter } from "../router.ts";
+import { createRouter } from "../router.ts";
 import { json, problems, Uuid } from "../schemas.ts";
 
 const ExpiryOutcome = z

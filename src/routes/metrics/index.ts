@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import type { AppDeps } from "../../ports.ts";
 import { ApiError } from "../problem.ts";
-import { type AppDeps, createRouter } from "../router.ts";
+import { createRouter } from "../router.ts";
 import { Problem } from "../schemas.ts";
 
 const metrics = createRoute({

@@ -8,8 +8,9 @@ import { type IdempotencyRequest, requestFingerprint } from "../../booking/idemp
 import { payReservation } from "../../booking/pay.ts";
 import { getReservation, listUserReservations } from "../../booking/reservations.ts";
 import type { ReservationView } from "../../booking/views.ts";
+import type { AppDeps } from "../../ports.ts";
 import { answerProblem, bookingProblem } from "../problem.ts";
-import { type AppDeps, createRouter } from "../router.ts";
+import { createRouter } from "../router.ts";
 import { IdempotencyKeyHeader, json, ListLimit, problems, Reservation, UserId, Uuid } from "../schemas.ts";
 
 export const MAX_SEATS_PER_RESERVATION = 10;

@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { salesHistory } from "../../booking/sales.ts";
-import { type AppDeps, createRouter } from "../router.ts";
+import type { AppDeps } from "../../ports.ts";
+import { createRouter } from "../router.ts";
 import { json, ListLimit, Purchase, problems, UserId } from "../schemas.ts";
 
 const history = createRoute({

@@ -2,8 +2,9 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { hasAtMostTwoDecimals } from "../../booking/money.ts";
 import { MAX_SEATS_PER_SESSION } from "../../booking/seat-grid.ts";
 import { createSession, decodeCursor, getSession, listSessions } from "../../booking/sessions.ts";
+import type { AppDeps } from "../../ports.ts";
 import { ApiError, answerProblem, bookingProblem } from "../problem.ts";
-import { type AppDeps, createRouter } from "../router.ts";
+import { createRouter } from "../router.ts";
 import { json, problems, SessionDetail, SessionPage, Uuid } from "../schemas.ts";
 
 const NewSession = z

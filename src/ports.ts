@@ -1,0 +1,39 @@
+import type { BookingDeps } from "./booking/deps.ts";
+
+/**
+ * The ports the app and its adapters share. Every layer may import this module: it holds types
+ * only, so naming a logger or a health check never pulls in Hono, a driver or a runtime.
+ */
+
+export type Logger = {
+  info(object: Record<string, unknown>, message?: string): void;
+  warn(object: Record<string, unknown>, message?: string): void;
+  error(object: Record<string, unknown>, message?: string): void;
+  debug?(object: Record<string, unknown>, message?: string): void;
+};
+
+/** A dependency `/health` reports on. `check` throws (or rejects) when the dependency is down. */
+export type HealthCheck = {
+  name: string;
+  required: boolean;
+  check: () => Promise<"ok" | { degraded: string }>;
+};
+
+export type RequestObservation = { method: string; route: string; status: number; seconds: number };
+
+/** The runtime's metrics exporter (prom-client on Node); where there is none, `/metrics` says so. */
+export type MetricsExporter = {
+  observeRequest(request: RequestObservation): void;
+  render(): Promise<{ contentType: string; body: string }>;
+};
+
+export type AppDeps = BookingDeps & {
+  logger: Logger;
+  healthChecks?: HealthCheck[];
+  metrics?: MetricsExporter;
+  /**
+   * Runs the rest of a request inside a logging scope (Node: AsyncLocalStorage), so lines that
+   * ports log while serving it carry its request id too, not only the lines of `c.var.logger`.
+   */
+  runInRequestScope?: <T>(bindings: Record<string, unknown>, run: () => Promise<T>) => Promise<T>;
+};
