@@ -1,7 +1,8 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { HoldOutcome, Telemetry } from "../booking/telemetry.ts";
 import type { Database } from "../db/database.ts";
-import { type OutboxBacklog, readOutboxBacklog } from "../events/outbox-queries.ts";
+import { withDeadline } from "../deadline.ts";
+import { readOutboxBacklog } from "../events/outbox-queries.ts";
 import type { MetricsExporter, RequestObservation } from "../ports.ts";
 
 /**
@@ -68,7 +69,12 @@ export function createPromMetrics(options: { db?: Database } = {}): PromMetrics 
   // Both gauges come from one query per scrape: whichever collects first starts it, the other joins.
   const readOutbox = () => {
     if (!options.db) return Promise.resolve();
-    outboxRead ??= readOutboxBacklogWithin(options.db, OUTBOX_QUERY_TIMEOUT_MS)
+    // Bounded so a hung database cannot hold up a scrape.
+    outboxRead ??= withDeadline(
+      readOutboxBacklog(options.db),
+      OUTBOX_QUERY_TIMEOUT_MS,
+      "outbox query: no answer",
+    )
       .then(
         (backlog) => {
           Object.assign(outbox, backlog);
@@ -128,17 +134,4 @@ export function createPromMetrics(options: { db?: Database } = {}): PromMetrics 
     },
     render: async () => ({ contentType: registry.contentType, body: await registry.metrics() }),
   };
-}
-
-/** The relays' backlog query, bounded so a hung database cannot hold up a scrape. */
-async function readOutboxBacklogWithin(db: Database, timeoutMs: number): Promise<OutboxBacklog> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error("outbox query timed out")), timeoutMs);
-  });
-  try {
-    return await Promise.race([readOutboxBacklog(db), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

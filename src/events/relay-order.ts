@@ -1,3 +1,4 @@
+import { settleWithin } from "../deadline.ts";
 import type { ClaimedEvent } from "./outbox-queries.ts";
 import type { EventPublisher, OutgoingEvent } from "./publisher.ts";
 
@@ -62,6 +63,7 @@ export async function publishInOrder(
     const results = await settleWithin(
       batch.map((event) => Promise.resolve().then(() => publisher.publish(event))),
       confirmTimeoutMs,
+      "no publisher confirm",
     );
     let failure: unknown;
     results.forEach((result, index) => {
@@ -70,24 +72,5 @@ export async function publishInOrder(
       else failure ??= result.reason;
     });
     if (failure !== undefined) return { confirmed, failure };
-  }
-}
-
-class ConfirmTimeoutError extends Error {
-  override name = "ConfirmTimeoutError";
-}
-
-/** Like Promise.allSettled, but what has not settled within `ms` counts as rejected. */
-async function settleWithin<T>(promises: Promise<T>[], ms: number): Promise<PromiseSettledResult<T>[]> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new ConfirmTimeoutError(`no publisher confirm within ${ms} ms`)), ms);
-  });
-  // A rejection nobody awaits yet must not surface as unhandled.
-  deadline.catch(() => {});
-  try {
-    return await Promise.allSettled(promises.map((promise) => Promise.race([promise, deadline])));
-  } finally {
-    clearTimeout(timer);
   }
 }

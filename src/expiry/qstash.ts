@@ -1,4 +1,5 @@
 import { Client, Receiver } from "@upstash/qstash";
+import { withDeadline } from "../deadline.ts";
 import type { QStashConfig } from "../env.ts";
 import { expiryCallbackUrl, type HoldExpiryCallbacks } from "./hold-expiry.ts";
 
@@ -39,7 +40,7 @@ export function qstashHoldExpiry(config: QStashConfig, options: Options): HoldEx
     onError: options.onError,
     async schedule({ reservationId, delaySeconds }) {
       try {
-        const published = await withTimeout(
+        const published = await withDeadline(
           client.publishJSON({
             url: callbackUrl(reservationId),
             body: { reservationId },
@@ -47,6 +48,7 @@ export function qstashHoldExpiry(config: QStashConfig, options: Options): HoldEx
             deduplicationId: reservationId,
           }),
           timeoutMs,
+          "QStash did not answer",
         );
         return published.messageId;
       } catch (error) {
@@ -56,7 +58,7 @@ export function qstashHoldExpiry(config: QStashConfig, options: Options): HoldEx
     },
     async cancel(messageId) {
       try {
-        await withTimeout(client.messages.cancel(messageId), timeoutMs);
+        await withDeadline(client.messages.cancel(messageId), timeoutMs, "QStash did not answer");
       } catch (error) {
         options.onError(error, "cancel");
       }
@@ -69,12 +71,4 @@ export function qstashHoldExpiry(config: QStashConfig, options: Options): HoldEx
       }
     },
   };
-}
-
-function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`QStash did not answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }

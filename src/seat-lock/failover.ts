@@ -1,3 +1,4 @@
+import { withDeadline } from "../deadline.ts";
 import type { RedisSeatLock } from "./redis-seat-lock.ts";
 import type { SeatLock, SeatRelease } from "./seat-lock.ts";
 
@@ -23,18 +24,6 @@ export type FailoverSeatLock = SeatLock & {
   /** For /health: "ok", or degraded with the reason while the fallback carries the claims. */
   check(): Promise<"ok" | { degraded: string }>;
 };
-
-export class SeatLockTimeout extends Error {
-  override name = "SeatLockTimeout";
-}
-
-function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new SeatLockTimeout(`no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
-}
 
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
@@ -79,7 +68,7 @@ export function createFailoverSeatLock(options: FailoverOptions): FailoverSeatLo
       const path = route();
       if (path === "fallback") return fallback.acquire(claim);
       try {
-        const attempt = await withTimeout(primary.acquire(claim), timeoutMs);
+        const attempt = await withDeadline(primary.acquire(claim), timeoutMs, "no answer");
         if (path === "probe") recovered();
         return attempt;
       } catch (error) {
@@ -94,7 +83,7 @@ export function createFailoverSeatLock(options: FailoverOptions): FailoverSeatLo
       // During an outage locks are left to their TTL: a stale one costs a needless 409, no more.
       if (outage) return;
       try {
-        await withTimeout(primary.release(seats), timeoutMs);
+        await withDeadline(primary.release(seats), timeoutMs, "no answer");
       } catch (error) {
         failed(error);
       }
@@ -103,7 +92,7 @@ export function createFailoverSeatLock(options: FailoverOptions): FailoverSeatLo
       const path = route();
       if (path === "fallback") return { degraded: outage?.reason ?? "fallback" };
       try {
-        await withTimeout(primary.ping(), timeoutMs);
+        await withDeadline(primary.ping(), timeoutMs, "no answer");
         if (path === "probe") recovered();
         return "ok";
       } catch (error) {

@@ -1,4 +1,5 @@
 import { Redis } from "ioredis";
+import { withDeadline } from "../deadline.ts";
 import { createRedisSeatLock, type RedisSeatLock } from "./redis-seat-lock.ts";
 
 export type TcpRedisSeatLockOptions = {
@@ -47,18 +48,7 @@ export function createTcpRedisSeatLock(options: TcpRedisSeatLockOptions): TcpRed
   return {
     ...lock,
     async connect() {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const deadline = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`no connection within ${options.timeoutMs * 4} ms`)),
-          options.timeoutMs * 4,
-        );
-      });
-      try {
-        await Promise.race([client.connect(), deadline]);
-      } finally {
-        clearTimeout(timer);
-      }
+      await withDeadline(client.connect(), options.timeoutMs * 4, "no connection");
     },
     async close() {
       client.disconnect(false);

@@ -1,5 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { sql } from "drizzle-orm";
+import { withDeadline } from "../../deadline.ts";
 import type { AppDeps, HealthCheck } from "../../ports.ts";
 import { createRouter } from "../router.ts";
 import { json } from "../schemas.ts";
@@ -51,18 +52,12 @@ type CheckResult = z.infer<typeof CheckResult>;
 async function run(check: HealthCheck): Promise<CheckResult> {
   const started = performance.now();
   const latency = () => Math.round((performance.now() - started) * 10) / 10;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);
-  });
   try {
-    const outcome = await Promise.race([check.check(), timeout]);
+    const outcome = await withDeadline(check.check(), CHECK_TIMEOUT_MS, "no answer");
     if (outcome === "ok") return { status: "ok", required: check.required, latencyMs: latency() };
     return { status: "degraded", required: check.required, latencyMs: latency(), detail: outcome.degraded };
   } catch (error) {
     return { status: "down", required: check.required, latencyMs: latency(), detail: rootCause(error) };
-  } finally {
-    clearTimeout(timer);
   }
 }
 
