@@ -4,9 +4,9 @@ import { claimStatement } from "../src/booking/claim-statements.ts";
 import { closedLoop } from "./load.ts";
 
 /**
- * The database ceiling: the statement the service sends for a hold's claim (the same SQL text,
+ * Diagnostic, not a ceiling: the statement the service sends for a hold's claim (the same SQL text,
  * built by the same function), sent straight through the pg driver with the same concurrency and
- * pool size: no HTTP, no Redis, no framework. The service cannot claim faster than this.
+ * pool size: no HTTP, no Redis, no framework, and no batching: one hold per call.
  */
 export async function databaseCeiling(options: {
   databaseUrl: string;
