@@ -29,8 +29,10 @@ export async function cancelReservation(
       return fail({ code: "RESERVATION_EXPIRED", reservationId });
     }
     if (reservation.status === "PENDING") {
+      // Cut now, but never later than the claim's own end: the hold may run out between the
+      // check above and this statement, and a claim's end never moves later.
       await tx.execute(sql`
-        UPDATE reservation_seats SET claim = tstzrange(lower(claim), clock_timestamp())
+        UPDATE reservation_seats SET claim = tstzrange(lower(claim), LEAST(upper(claim), clock_timestamp()))
         WHERE reservation_id = ${reservationId}::uuid`);
       await tx.execute(sql`
         UPDATE reservations SET status = 'CANCELLED', updated_at = now() WHERE id = ${reservationId}::uuid`);

@@ -80,7 +80,8 @@ export type LockedReservation = {
 
 /**
  * Locks a reservation row for the rest of the transaction, so concurrent payments, cancellations
- * and the sweeper take turns. `live` is judged on the clock at this moment, not at transaction start.
+ * and the sweeper take turns. `live` is judged on the clock once the lock is ours, not at
+ * transaction start: computed beside `FOR UPDATE` it would be read before a wait for the lock.
  */
 export async function lockReservation(
   tx: Executor,
@@ -96,10 +97,12 @@ export async function lockReservation(
   }>(
     tx,
     sql`
+      WITH locked AS MATERIALIZED (
+        SELECT id, session_id, user_id, status, expires_at FROM reservations
+        WHERE id = ${reservationId}::uuid FOR UPDATE)
       SELECT r.id, r.session_id, r.user_id, r.status, r.expires_at > clock_timestamp() AS live,
         ARRAY(SELECT rs.seat_id::text FROM reservation_seats rs WHERE rs.reservation_id = r.id ORDER BY rs.seat_id) AS seat_ids
-      FROM reservations r WHERE r.id = ${reservationId}::uuid
-      FOR UPDATE OF r`,
+      FROM locked r`,
   );
   if (!row) return undefined;
   return {
