@@ -5,7 +5,15 @@ import { fail, ok, type Result } from "./errors.ts";
 import { fromCents, toCents } from "./money.ts";
 import { rowLabel } from "./seat-grid.ts";
 import { rememberSeatMap } from "./seat-locks.ts";
-import type { Page, SeatStatus, SeatView, SessionDetailView, SessionView } from "./views.ts";
+import type {
+  Page,
+  SeatCounts,
+  SeatStatus,
+  SeatStatusesView,
+  SeatView,
+  SessionDetailView,
+  SessionView,
+} from "./views.ts";
 
 export type NewSession = {
   movieId: string;
@@ -57,7 +65,8 @@ export async function createSession(db: Executor, input: NewSession): Promise<Se
   });
   const detail = await getSession(db, sessionId);
   if (!detail.ok) throw new Error("created session vanished");
-  return detail.value;
+  const { version: _version, ...view } = detail.value;
+  return view;
 }
 
 type Cursor = { startsAt: string; id: string };
@@ -115,20 +124,41 @@ export async function listSessions(
   };
 }
 
-type SeatMapRow = { id: string; row: string; number: number; label: string; status: SeatStatus };
+type SeatMapRow = {
+  id: string;
+  row: string;
+  number: number;
+  label: string;
+  status: SeatStatus;
+  /** When the claim that makes the seat HELD ends (epoch ms); null for AVAILABLE and SOLD seats. */
+  held_until: string | null;
+};
 
 /**
- * The session with its seat map. A seat is HELD or SOLD only while a claim covers this instant,
- * so a hold past its time reads AVAILABLE before the sweeper has touched it.
+ * A session's seats as they are at this instant, with a version that changes whenever any seat's
+ * status changes (`SeatMapState.version`) and the next instant at which one changes by itself (a
+ * hold running out), so that a reader can tell without comparing whole maps.
  */
-export async function getSession(db: Executor, sessionId: string): Promise<Result<SessionDetailView>> {
-  const [session] = await db.select().from(sessions).where(eq(sessions.id, sessionId));
-  if (!session) return fail({ code: "SESSION_NOT_FOUND", sessionId });
-  const seatMap = await queryRows<SeatMapRow>(
+export type SeatMapState = {
+  seats: SeatView[];
+  counts: SeatCounts;
+  version: string;
+  /** Epoch ms at which the earliest live hold runs out; undefined when none is held. */
+  nextExpiryAt: number | undefined;
+};
+
+/**
+ * A seat is HELD or SOLD only while a claim covers this instant, so a hold past its time reads
+ * AVAILABLE before the sweeper has touched it. Answers undefined for a session that does not
+ * exist (every session has at least one seat).
+ */
+export async function readSeatMap(db: Executor, sessionId: string): Promise<SeatMapState | undefined> {
+  const rows = await queryRows<SeatMapRow>(
     db,
     sql`
       SELECT s.id, s."row", s."number", s.label,
-        CASE WHEN r.status = 'CONFIRMED' THEN 'SOLD' WHEN r.id IS NOT NULL THEN 'HELD' ELSE 'AVAILABLE' END AS status
+        CASE WHEN r.status = 'CONFIRMED' THEN 'SOLD' WHEN r.id IS NOT NULL THEN 'HELD' ELSE 'AVAILABLE' END AS status,
+        CASE WHEN r.status <> 'CONFIRMED' THEN (extract(epoch FROM upper(rs.claim)) * 1000)::bigint::text END AS held_until
       FROM seats s
       LEFT JOIN reservation_seats rs
         ON rs.seat_id = s.id AND rs.session_id = ${sessionId}::uuid AND rs.claim @> now()
@@ -136,17 +166,69 @@ export async function getSession(db: Executor, sessionId: string): Promise<Resul
       WHERE s.session_id = ${sessionId}::uuid
       ORDER BY s.position`,
   );
-  const seats: SeatView[] = seatMap.map((seat) => ({ ...seat, number: Number(seat.number) }));
+  if (rows.length === 0) return undefined;
+  const seats: SeatView[] = [];
+  const counts = { total: rows.length, available: 0, held: 0, sold: 0 };
+  let nextExpiryAt: number | undefined;
+  for (const { held_until, ...seat } of rows) {
+    seats.push({ ...seat, number: Number(seat.number) });
+    if (seat.status === "AVAILABLE") counts.available++;
+    else if (seat.status === "HELD") counts.held++;
+    else counts.sold++;
+    if (held_until !== null) {
+      const until = Number(held_until);
+      if (nextExpiryAt === undefined || until < nextExpiryAt) nextExpiryAt = until;
+    }
+  }
+  return { seats, counts, version: await seatMapVersion(seats), nextExpiryAt };
+}
+
+/**
+ * A digest of every seat that is not AVAILABLE, with its status. The seats of a session never
+ * change, so two maps of a session with the same digest are the same map. It is computed from the
+ * statuses themselves rather than read from a counter that writers bump: a counter taken from a
+ * sequence is not in commit order (a transaction that took an earlier number may commit later,
+ * under a version a reader has already seen), and a per-session counter row would make every
+ * claim of a session wait for the previous one's commit.
+ */
+export async function seatMapVersion(seats: readonly Pick<SeatView, "id" | "status">[]): Promise<string> {
+  let taken = "";
+  for (const seat of seats) if (seat.status !== "AVAILABLE") taken += `${seat.id}${seat.status[0]},`;
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(taken));
+  return Array.from(new Uint8Array(digest).subarray(0, 12), (byte) =>
+    byte.toString(16).padStart(2, "0"),
+  ).join("");
+}
+
+/** The session with its seat map and the map's version (see `readSeatMap`). */
+export async function getSession(
+  db: Executor,
+  sessionId: string,
+): Promise<Result<SessionDetailView & { version: string }>> {
+  const [session] = await db.select().from(sessions).where(eq(sessions.id, sessionId));
+  if (!session) return fail({ code: "SESSION_NOT_FOUND", sessionId });
+  const map = await readSeatMap(db, sessionId);
+  const seats = map?.seats ?? [];
   rememberSeatMap(
     db,
     session.id,
     seats.map((seat) => seat.id),
   );
-  const counts = { total: seats.length, available: 0, held: 0, sold: 0 };
-  for (const seat of seats) {
-    if (seat.status === "AVAILABLE") counts.available++;
-    else if (seat.status === "HELD") counts.held++;
-    else counts.sold++;
-  }
-  return ok({ ...toSessionView(session), counts, seats });
+  const counts = map?.counts ?? { total: 0, available: 0, held: 0, sold: 0 };
+  return ok({ ...toSessionView(session), counts, seats, version: map?.version ?? "" });
+}
+
+/** Only the statuses of a session's seats: what a seat map polls for. */
+export async function getSeatStatuses(
+  db: Executor,
+  sessionId: string,
+): Promise<Result<SeatStatusesView & { version: string }>> {
+  const map = await readSeatMap(db, sessionId);
+  if (!map) return fail({ code: "SESSION_NOT_FOUND", sessionId });
+  return ok({
+    sessionId,
+    counts: map.counts,
+    seats: map.seats.map((seat) => ({ id: seat.id, status: seat.status })),
+    version: map.version,
+  });
 }

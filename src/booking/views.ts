@@ -21,6 +21,12 @@ export type SeatCounts = { total: number; available: number; held: number; sold:
 
 export type SessionDetailView = SessionView & { counts: SeatCounts; seats: SeatView[] };
 
+export type SeatStatusesView = {
+  sessionId: string;
+  counts: SeatCounts;
+  seats: { id: string; status: SeatStatus }[];
+};
+
 export type ReservedSeatView = { id: string; row: string; number: number; label: string };
 
 export type SaleSummaryView = { id: string; amount: number; paidAt: string };

@@ -36,12 +36,14 @@ export const Problem = z
 export function problems(...statuses: number[]) {
   const descriptions: Record<number, string> = {
     400: "Invalid request",
-    403: "Not the owner",
+    401: "Missing or invalid bearer token (WWW-Authenticate: Bearer)",
+    403: "Not allowed for this user or role",
     404: "Not found",
     409: "Conflict",
     413: "Payload too large",
     415: "Unsupported media type",
     422: "Idempotency key reused with another body",
+    429: "Rate limit exceeded (Retry-After, RateLimit and RateLimit-Policy headers)",
     503: "A dependency is unavailable",
   };
   return Object.fromEntries(
@@ -84,6 +86,19 @@ export const SessionDetail = Session.extend({
   }),
   seats: z.array(Seat),
 }).openapi("SessionDetail");
+
+export const SeatStatuses = z
+  .object({
+    sessionId: Uuid,
+    counts: z.object({
+      total: z.number().int(),
+      available: z.number().int(),
+      held: z.number().int(),
+      sold: z.number().int(),
+    }),
+    seats: z.array(z.object({ id: Uuid, status: SeatStatus })),
+  })
+  .openapi("SeatStatuses");
 
 export const SessionPage = z
   .object({ items: z.array(Session), nextCursor: z.string().nullable() })

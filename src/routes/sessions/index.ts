@@ -1,11 +1,19 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { hasAtMostTwoDecimals } from "../../booking/money.ts";
 import { MAX_SEATS_PER_SESSION } from "../../booking/seat-grid.ts";
-import { createSession, decodeCursor, getSession, listSessions } from "../../booking/sessions.ts";
+import {
+  createSession,
+  decodeCursor,
+  getSeatStatuses,
+  getSession,
+  listSessions,
+} from "../../booking/sessions.ts";
 import type { AppDeps } from "../../ports.ts";
+import { bearerSecurity, guard } from "../access.ts";
+import { seatMapNotModified } from "../conditional.ts";
 import { ApiError, answerProblem, bookingProblem } from "../problem.ts";
 import { createRouter } from "../router.ts";
-import { json, problems, SessionDetail, SessionPage, Uuid } from "../schemas.ts";
+import { json, problems, SeatStatuses, SessionDetail, SessionPage, Uuid } from "../schemas.ts";
 
 const NewSession = z
   .strictObject({
@@ -32,8 +40,14 @@ const create = createRoute({
   path: "/sessions",
   tags: ["sessions"],
   summary: "Create a session and its seat grid",
+  description: "Organisers only when auth is on (the `organizer` role in the token's roles claim).",
+  security: bearerSecurity,
+  middleware: [guard({ who: "organiser", limit: "sessions" })] as const,
   request: { body: { required: true, content: { "application/json": { schema: NewSession } } } },
-  responses: { 201: json(SessionDetail, "The session with its seats"), ...problems(400, 413, 415) },
+  responses: {
+    201: json(SessionDetail, "The session with its seats"),
+    ...problems(400, 401, 403, 413, 415, 429),
+  },
 });
 
 const list = createRoute({
@@ -41,22 +55,66 @@ const list = createRoute({
   path: "/sessions",
   tags: ["sessions"],
   summary: "List sessions by start time",
+  middleware: [guard({ who: "anyone", limit: "reads" })] as const,
   request: {
     query: z.object({
       limit: z.coerce.number().int().min(1).max(100).default(20),
       cursor: z.string().max(512).optional().openapi({ description: "`nextCursor` of the previous page" }),
     }),
   },
-  responses: { 200: json(SessionPage, "One page of sessions"), ...problems(400) },
+  responses: { 200: json(SessionPage, "One page of sessions"), ...problems(400, 401, 429) },
 });
+
+const IfNoneMatch = z.object({
+  "if-none-match": z
+    .string()
+    .max(1024)
+    .optional()
+    .openapi({ description: "The `ETag` of the seat map the client has: 304 while it is current." }),
+});
+
+const seatMapHeaders = {
+  ETag: {
+    description: "Changes with every change of a seat's status in the session",
+    schema: { type: "string" as const },
+  },
+  "Cache-Control": {
+    description: "A shared cache may keep the map for one second",
+    schema: { type: "string" as const },
+  },
+};
+
+const notModified = {
+  description: "The seat map is unchanged since the ETag given",
+  headers: seatMapHeaders,
+};
 
 const show = createRoute({
   method: "get",
   path: "/sessions/{id}",
   tags: ["sessions"],
   summary: "A session with its seat map",
-  request: { params: z.object({ id: Uuid }) },
-  responses: { 200: json(SessionDetail, "The session, its seat statuses and counts"), ...problems(400, 404) },
+  middleware: [guard({ who: "anyone", limit: "reads" })] as const,
+  request: { params: z.object({ id: Uuid }), headers: IfNoneMatch },
+  responses: {
+    200: { ...json(SessionDetail, "The session, its seat statuses and counts"), headers: seatMapHeaders },
+    304: notModified,
+    ...problems(400, 401, 404, 429),
+  },
+});
+
+const seatStatuses = createRoute({
+  method: "get",
+  path: "/sessions/{id}/seats",
+  tags: ["sessions"],
+  summary: "Only the statuses of a session's seats, for polling (ETag, 304)",
+  middleware: [guard({ who: "anyone", limit: "reads" })] as const,
+  request: { params: z.object({ id: Uuid }), headers: IfNoneMatch },
+  responses: {
+    200: { ...json(SeatStatuses, "Every seat's status and the counts"), headers: seatMapHeaders },
+    304: notModified,
+    ...problems(400, 401, 404, 429),
+  },
 });
 
 export function sessionRoutes(deps: AppDeps) {
@@ -74,8 +132,19 @@ export function sessionRoutes(deps: AppDeps) {
       return c.json(await listSessions(deps.db, { limit, after }), 200);
     })
     .openapi(show, async (c) => {
-      const session = await getSession(deps.db, c.req.valid("param").id);
+      const session = await getSession(deps.db, c.req.valid("param").id.toLowerCase());
       if (!session.ok) return answerProblem(c, bookingProblem(session.error));
-      return c.json(session.value, 200);
+      const { version, ...view } = session.value;
+      const unchanged = seatMapNotModified(c, version);
+      if (unchanged) return unchanged as never;
+      return c.json(view, 200);
+    })
+    .openapi(seatStatuses, async (c) => {
+      const statuses = await getSeatStatuses(deps.db, c.req.valid("param").id.toLowerCase());
+      if (!statuses.ok) return answerProblem(c, bookingProblem(statuses.error));
+      const { version, ...view } = statuses.value;
+      const unchanged = seatMapNotModified(c, version);
+      if (unchanged) return unchanged as never;
+      return c.json(view, 200);
     });
 }
