@@ -4,6 +4,7 @@ import { HTTPException } from "hono/http-exception";
 import { requestId } from "hono/request-id";
 import { isUnavailable } from "./db/errors.ts";
 import type { AppDeps } from "./ports.ts";
+import { provideAccess } from "./routes/access.ts";
 import { limitBodySize } from "./routes/body-size.ts";
 import { healthRoutes } from "./routes/health/index.ts";
 import { internalRoutes } from "./routes/internal/index.ts";
@@ -26,6 +27,7 @@ export function createApp(deps: AppDeps) {
   app.use(requestId());
   app.use(observeRequests(deps));
   app.use(limitBodySize(MAX_BODY_BYTES));
+  app.use(provideAccess(deps));
 
   app.route("/", sessionRoutes(deps));
   app.route("/", reservationRoutes(deps));
@@ -34,6 +36,14 @@ export function createApp(deps: AppDeps) {
   app.route("/", metricsRoutes(deps));
   app.route("/", internalRoutes(deps));
 
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
+    type: "http",
+    scheme: "bearer",
+    bearerFormat: "JWT",
+    description: deps.auth
+      ? "A JWT whose `sub` is the buyer; organisers carry the `organizer` role."
+      : "Auth is not configured on this instance (open mode): no token is needed.",
+  });
   app.doc31("/openapi.json", {
     openapi: "3.1.0",
     info: {

@@ -1,35 +1,86 @@
 import { z } from "zod";
+import type { AuthConfig } from "./auth/jwt-verifier.ts";
+import type { RateRules } from "./auth/rate-limit.ts";
 
 /** The only module that knows the names of environment variables. */
 
-const optionalUrl = z.url().optional();
+/** A URL of one of `schemes`; the message says what is expected and what to do, never the value. */
+const urlOf = (schemes: string[], hint: string) =>
+  z
+    .url({
+      protocol: new RegExp(`^(${schemes.join("|")})$`),
+      error: `must be ${/^[aeiou]/.test(schemes[0] ?? "") ? "an" : "a"} ${schemes.map((scheme) => `${scheme}://`).join(" or ")} URL; ${hint}`,
+    })
+    .optional();
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
 const schema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
-  DATABASE_URL: optionalUrl,
+  /** The address to bind: loopback by default (the Docker image sets 0.0.0.0). */
+  HOST: z
+    .string()
+    .trim()
+    .min(1, "must name the address to bind, e.g. 127.0.0.1 or 0.0.0.0")
+    .default("127.0.0.1"),
+  DATABASE_URL: urlOf(
+    ["postgres", "postgresql"],
+    "e.g. postgres://user@localhost:5432/cinema, or unset it for the embedded database",
+  ),
   DATABASE_POOL_SIZE: positiveInt(10),
   NEON_WEBSOCKET_PROXY: z.url({ protocol: /^wss?$/, error: "must be a ws:// or wss:// URL" }).optional(),
   DATA_DIR: z.string().min(1).default("./.data"),
-  REDIS_URL: optionalUrl,
-  UPSTASH_REDIS_REST_URL: optionalUrl,
+  REDIS_URL: urlOf(
+    ["redis", "rediss"],
+    "e.g. redis://localhost:6379, or unset it for PostgreSQL advisory locks",
+  ),
+  UPSTASH_REDIS_REST_URL: urlOf(["https", "http"], "the REST URL from the Upstash console"),
   UPSTASH_REDIS_REST_TOKEN: z.string().min(1).optional(),
   SEAT_LOCK_TIMEOUT_MS: positiveInt(300),
   SEAT_LOCK_COOLDOWN_MS: positiveInt(5000),
   SEAT_REFUSAL_CACHE_MS: z.coerce.number().int().min(0).default(500),
-  AMQP_URL: optionalUrl,
+  AMQP_URL: urlOf(["amqp", "amqps"], "e.g. amqp://localhost:5672, or unset it to keep events in the outbox"),
   QSTASH_TOKEN: z.string().min(1).optional(),
-  QSTASH_URL: z.url().default("https://qstash.upstash.io"),
+  QSTASH_URL: z
+    .url({
+      protocol: /^https?$/,
+      error: "must be an https:// or http:// URL; unset it for https://qstash.upstash.io",
+    })
+    .default("https://qstash.upstash.io"),
   QSTASH_CURRENT_SIGNING_KEY: z.string().min(1).optional(),
   QSTASH_NEXT_SIGNING_KEY: z.string().min(1).optional(),
-  PUBLIC_BASE_URL: optionalUrl,
+  PUBLIC_BASE_URL: urlOf(["https", "http"], "the address at which QStash reaches this service"),
   RESERVATION_TTL_SECONDS: positiveInt(30),
   EXPIRY_SWEEP_INTERVAL_MS: positiveInt(5000),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  AUTH_JWKS_URL: z
+    .url({ protocol: /^https?$/, error: "must be the https:// URL of a JSON Web Key Set" })
+    .optional(),
+  AUTH_JWT_SECRET: z
+    .string()
+    .min(32, "must be at least 32 characters (256 bits) for HS256")
+    .optional(),
+  AUTH_ISSUER: z.string().min(1).optional(),
+  AUTH_AUDIENCE: z.string().min(1).optional(),
+  AUTH_ROLES_CLAIM: z.string().min(1).default("roles"),
+  AUTH_CLOCK_SKEW_SECONDS: z.coerce.number().int().min(0).max(300).default(30),
+  METRICS_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
+  CORS_ORIGINS: z.string().optional(),
+  CORS_CREDENTIALS: z.enum(["true", "false"], { error: "must be true or false" }).default("false"),
+  RATE_LIMITS: z.enum(["on", "off"], { error: "must be on or off" }).optional(),
+  RATE_LIMIT_WINDOW_SECONDS: positiveInt(60),
+  RATE_LIMIT_HOLDS: z.coerce.number().int().min(0).default(30),
+  RATE_LIMIT_PAYMENTS: z.coerce.number().int().min(0).default(30),
+  RATE_LIMIT_SESSIONS: z.coerce.number().int().min(0).default(10),
+  RATE_LIMIT_READS: z.coerce.number().int().min(0).default(600),
+  CLIENT_IP_HEADER: z
+    .string()
+    .regex(/^[A-Za-z0-9-]+$/, "must be a header name, e.g. x-forwarded-for or cf-connecting-ip")
+    .optional(),
 });
 
 export type Config = {
   port: number;
+  host: string;
   databaseUrl: string | undefined;
   databasePoolSize: number;
   /** A WebSocket proxy (ws:// or wss://) in front of PostgreSQL; set, the edge uses the neon-serverless driver. */
@@ -47,6 +98,14 @@ export type Config = {
   reservationTtlSeconds: number;
   expirySweepIntervalMs: number;
   logLevel: z.infer<typeof schema>["LOG_LEVEL"];
+  /** Bearer JWTs (JWKS or HS256 secret); undefined: open mode, for local use only. */
+  auth: AuthConfig | undefined;
+  metricsToken: string | undefined;
+  cors: { origins: string[]; credentials: boolean };
+  /** Per caller and route class; undefined: nothing is limited (the default in open mode). */
+  rateLimits: RateRules | undefined;
+  /** A header a trusted proxy sets to the client's address (its last entry is used). */
+  clientIpHeader: string | undefined;
 };
 
 export type QStashConfig = {
@@ -78,6 +137,7 @@ export function parseEnv(record: Record<string, string | undefined>): Config {
   }
   return {
     port: env.PORT,
+    host: env.HOST,
     databaseUrl: env.DATABASE_URL,
     databasePoolSize: env.DATABASE_POOL_SIZE,
     neonWebSocketProxy: env.NEON_WEBSOCKET_PROXY,
@@ -94,6 +154,7 @@ export function parseEnv(record: Record<string, string | undefined>): Config {
     reservationTtlSeconds: env.RESERVATION_TTL_SECONDS,
     expirySweepIntervalMs: env.EXPIRY_SWEEP_INTERVAL_MS,
     logLevel: env.LOG_LEVEL,
+    ...accessConfig(env),
   };
 }
 
@@ -124,6 +185,60 @@ export function edgeDatabaseUrl(config: Config): string {
   }
   return config.databaseUrl;
 }
+
+function accessConfig(env: z.infer<typeof schema>) {
+  if (env.AUTH_JWKS_URL && env.AUTH_JWT_SECRET) {
+    throw new ConfigError("Invalid configuration: AUTH_JWKS_URL and AUTH_JWT_SECRET: set one of them, not both");
+  }
+  const auth: AuthConfig | undefined =
+    env.AUTH_JWKS_URL || env.AUTH_JWT_SECRET
+      ? {
+          jwksUrl: env.AUTH_JWKS_URL,
+          secret: env.AUTH_JWT_SECRET,
+          issuer: env.AUTH_ISSUER,
+          audience: env.AUTH_AUDIENCE,
+          rolesClaim: env.AUTH_ROLES_CLAIM,
+          clockSkewSeconds: env.AUTH_CLOCK_SKEW_SECONDS,
+        }
+      : undefined;
+  const origins = (env.CORS_ORIGINS ?? "")
+    .split(",")
+    .map((origin) => origin.trim())
+    .filter(Boolean);
+  for (const origin of origins) {
+    if (origin !== "*" && !/^https?:\/\/[^/\s]+$/.test(origin)) {
+      throw new ConfigError(
+        `Invalid configuration: CORS_ORIGINS: ${JSON.stringify(origin)} is not an origin like https://app.example.com`,
+      );
+    }
+  }
+  const credentials = env.CORS_CREDENTIALS === "true";
+  if (credentials && origins.includes("*")) {
+    throw new ConfigError("Invalid configuration: CORS_CREDENTIALS: cannot be true with CORS_ORIGINS=*");
+  }
+  const window = env.RATE_LIMIT_WINDOW_SECONDS;
+  const rule = (limit: number) => (limit > 0 ? { limit, windowSeconds: window } : undefined);
+  // Limits guard an authenticated service by default; open mode is for local use and stays unlimited.
+  const limited = env.RATE_LIMITS ? env.RATE_LIMITS === "on" : auth !== undefined;
+  return {
+    auth,
+    metricsToken: env.METRICS_TOKEN,
+    cors: { origins, credentials },
+    rateLimits: limited
+      ? {
+          holds: rule(env.RATE_LIMIT_HOLDS),
+          payments: rule(env.RATE_LIMIT_PAYMENTS),
+          sessions: rule(env.RATE_LIMIT_SESSIONS),
+          reads: rule(env.RATE_LIMIT_READS),
+        }
+      : undefined,
+    clientIpHeader: env.CLIENT_IP_HEADER?.toLowerCase(),
+  };
+}
+
+/** The one start-up warning of open mode. */
+export const OPEN_MODE_WARNING =
+  "auth is disabled (neither AUTH_JWKS_URL nor AUTH_JWT_SECRET is set): anyone can act as any user; use this only locally";
 
 /** QStash is on when QSTASH_TOKEN is set; then the callbacks need signing keys and a public URL. */
 function qstashConfig(env: z.infer<typeof schema>): QStashConfig | undefined {

@@ -1,3 +1,5 @@
+import type { TokenVerifier } from "./auth/identity.ts";
+import type { RateLimiter } from "./auth/rate-limit.ts";
 import type { BookingDeps } from "./booking/deps.ts";
 
 /**
@@ -36,4 +38,14 @@ export type AppDeps = BookingDeps & {
    * ports log while serving it carry its request id too, not only the lines of `c.var.logger`.
    */
   runInRequestScope?: <T>(bindings: Record<string, unknown>, run: () => Promise<T>) => Promise<T>;
+  /** Bearer-token verification; absent, the service runs open (bodies and paths name the user). */
+  auth?: TokenVerifier;
+  /** When set, `/metrics` answers only `Authorization: Bearer <metricsToken>`. */
+  metricsToken?: string;
+  /** Requests counted per caller and route class; absent, nothing is limited. */
+  rateLimiter?: RateLimiter;
+  /** The client's address for rate limits of callers without a token; from the runtime's connection. */
+  clientAddress?: (request: Request, env: unknown) => string | undefined;
+  /** Browser origins allowed by CORS (`*` for any); none, no CORS headers. Credentials off unless set. */
+  cors?: { origins: readonly string[]; credentials: boolean };
 };

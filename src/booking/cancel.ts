@@ -3,6 +3,7 @@ import { appendEvents, notifyRelays } from "../events/outbox.ts";
 import type { BookingDeps } from "./deps.ts";
 import { fail, ok, type Result } from "./errors.ts";
 import { withdrawHoldExpiry } from "./expiry-callbacks.ts";
+import { hideFromOthers } from "./ownership.ts";
 import { getReservation, lockReservation } from "./reservations.ts";
 import { lockedSeatsOf, releaseSeatLocks } from "./seat-locks.ts";
 import { noTelemetry } from "./telemetry.ts";
@@ -14,15 +15,16 @@ import type { ReservationView } from "./views.ts";
  */
 export async function cancelReservation(
   deps: BookingDeps,
-  request: { reservationId: string; userId?: string },
+  request: { reservationId: string; userId?: string; buyerId?: string },
 ): Promise<Result<ReservationView>> {
   const { reservationId } = request;
+  const owner = request.buyerId ?? request.userId;
   let cancelledNow = false;
   const result = await deps.db.transaction(async (tx): Promise<Result<ReservationView>> => {
     const reservation = await lockReservation(tx, reservationId);
     if (!reservation) return fail({ code: "RESERVATION_NOT_FOUND", reservationId });
-    if (request.userId !== undefined && request.userId !== reservation.userId) {
-      return fail({ code: "RESERVATION_NOT_OWNED", reservationId });
+    if (owner !== undefined && owner !== reservation.userId) {
+      return hideFromOthers(fail({ code: "RESERVATION_NOT_OWNED", reservationId }), request);
     }
     if (reservation.status === "CONFIRMED") return fail({ code: "RESERVATION_CONFIRMED", reservationId });
     if (reservation.status === "EXPIRED" || (reservation.status === "PENDING" && !reservation.live)) {

@@ -5,11 +5,16 @@ import type { BookingDeps, Outcome } from "./deps.ts";
 import { fail, ok, type Result } from "./errors.ts";
 import { withdrawHoldExpiry } from "./expiry-callbacks.ts";
 import { type IdempotencyRequest, rememberResponse, takeIdempotencyKey } from "./idempotency.ts";
+import { hideFromOthers } from "./ownership.ts";
 import { lockedSeatsOf, releaseSeatLocks } from "./seat-locks.ts";
 import { noTelemetry } from "./telemetry.ts";
 import type { ReservationView } from "./views.ts";
 
-export type PaymentRequest = { reservationId: string; userId?: string };
+/**
+ * `userId`: the owner the caller claims (a mismatch is RESERVATION_NOT_OWNED). `buyerId`: the
+ * authenticated buyer; another buyer's reservation is RESERVATION_NOT_FOUND to them.
+ */
+export type PaymentRequest = { reservationId: string; userId?: string; buyerId?: string };
 
 /**
  * Turns a live hold into a sale. Payments of one reservation take turns on its row lock, so paying
@@ -21,9 +26,11 @@ export async function payReservation(
   idempotency?: IdempotencyRequest,
 ): Promise<Result<Outcome<ReservationView>>> {
   const { reservationId } = request;
+  // The owner check runs inside the payment statement, under the reservation's row lock.
+  const owner = request.buyerId ?? request.userId;
   let paidNow = false;
   const settle = (paid: Awaited<ReturnType<typeof payInDatabase>>): Result<Outcome<ReservationView>> => {
-    if (!paid.ok) return paid;
+    if (!paid.ok) return hideFromOthers(paid, request);
     paidNow = paid.value.paidNow;
     return ok({ view: paid.value.view, replayed: false });
   };
@@ -34,11 +41,11 @@ export async function payReservation(
           const key = await takeIdempotencyKey(tx, idempotency);
           if (!key.ok) return key;
           if (key.value) return ok({ view: key.value.storedResponse as ReservationView, replayed: true });
-          const paid = await payInDatabase(tx, reservationId, request.userId);
+          const paid = await payInDatabase(tx, reservationId, owner);
           if (paid.ok) await rememberResponse(tx, idempotency, paid.value.view);
           return settle(paid);
         })
-      : settle(await payInDatabase(deps.db, reservationId, request.userId));
+      : settle(await payInDatabase(deps.db, reservationId, owner));
     // Only the payment that made the sale, once committed: not repeats, not replays.
     if (paidNow && result.ok) {
       (deps.telemetry ?? noTelemetry).holdOutcome("paid");

@@ -56,8 +56,17 @@ export function toReservationView(row: ReservationRow): ReservationView {
   };
 }
 
-export async function getReservation(db: Executor, reservationId: string): Promise<Result<ReservationView>> {
-  const [reservation] = await selectReservations(db, sql`r.id = ${reservationId}::uuid`, 1);
+/** A reservation; with `ownerId`, one of another user reads as not found, so ids cannot be probed. */
+export async function getReservation(
+  db: Executor,
+  reservationId: string,
+  ownerId?: string,
+): Promise<Result<ReservationView>> {
+  const where =
+    ownerId === undefined
+      ? sql`r.id = ${reservationId}::uuid`
+      : sql`r.id = ${reservationId}::uuid AND r.user_id = ${ownerId}`;
+  const [reservation] = await selectReservations(db, where, 1);
   return reservation ? ok(reservation) : fail({ code: "RESERVATION_NOT_FOUND", reservationId });
 }
 

@@ -13,8 +13,13 @@ export type ProblemCode =
   | "NOT_FOUND"
   | "SERVICE_UNAVAILABLE"
   | "METRICS_NOT_COLLECTED"
+  | "STREAM_NOT_AVAILABLE"
   | "INVALID_SIGNATURE"
   | "HOLD_NOT_DUE"
+  | "UNAUTHENTICATED"
+  | "FORBIDDEN"
+  | "USER_MISMATCH"
+  | "RATE_LIMITED"
   | "INTERNAL_ERROR";
 
 const STATUS: Record<ProblemCode, ContentfulStatusCode> = {
@@ -36,8 +41,13 @@ const STATUS: Record<ProblemCode, ContentfulStatusCode> = {
   NOT_FOUND: 404,
   SERVICE_UNAVAILABLE: 503,
   METRICS_NOT_COLLECTED: 501,
+  STREAM_NOT_AVAILABLE: 501,
   INVALID_SIGNATURE: 401,
   HOLD_NOT_DUE: 409,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  USER_MISMATCH: 403,
+  RATE_LIMITED: 429,
   INTERNAL_ERROR: 500,
 };
 
@@ -60,8 +70,13 @@ const TITLE: Record<ProblemCode, string> = {
   NOT_FOUND: "Not found",
   SERVICE_UNAVAILABLE: "Service unavailable",
   METRICS_NOT_COLLECTED: "Metrics not collected",
+  STREAM_NOT_AVAILABLE: "Seat changes cannot be streamed here",
   INVALID_SIGNATURE: "Invalid signature",
   HOLD_NOT_DUE: "Hold not due yet",
+  UNAUTHENTICATED: "Authentication required",
+  FORBIDDEN: "Forbidden",
+  USER_MISMATCH: "userId is not the token's subject",
+  RATE_LIMITED: "Too many requests",
   INTERNAL_ERROR: "Internal error",
 };
 

@@ -1,12 +1,23 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
-import type { Logger } from "../ports.ts";
+import type { Identity, TokenVerifier } from "../auth/identity.ts";
+import type { RateLimiter } from "../auth/rate-limit.ts";
+import type { AppDeps, Logger } from "../ports.ts";
 import { ApiError } from "./problem.ts";
 
 /**
  * `logger` is the app's logger bound to the request id: every line it writes names the request.
  * `replayed` is set when the answer is an idempotent replay.
  */
-export type AppEnv = { Variables: { requestId: string; logger: Logger; replayed?: boolean } };
+export type AppEnv = {
+  Variables: {
+    requestId: string;
+    logger: Logger;
+    replayed?: boolean;
+    /** Set by `provideAccess`; `identity` by a route's `guard` once its bearer token verified. */
+    access?: Pick<AppDeps, "clientAddress"> & { verifier?: TokenVerifier; rateLimiter?: RateLimiter };
+    identity?: Identity;
+  };
+};
 
 /** Every router of the app: validation failures become the same problem envelope as every other error. */
 export function createRouter() {

@@ -9,7 +9,16 @@ import { payReservation } from "../../booking/pay.ts";
 import { getReservation, listUserReservations } from "../../booking/reservations.ts";
 import type { ReservationView } from "../../booking/views.ts";
 import type { AppDeps } from "../../ports.ts";
-import { answerProblem, bookingProblem } from "../problem.ts";
+import {
+  actingUser,
+  bearerSecurity,
+  buyerOf,
+  guard,
+  isOrganiser,
+  requireBuyer,
+  requireSelfOrOrganiser,
+} from "../access.ts";
+import { ApiError, answerProblem, bookingProblem } from "../problem.ts";
 import { createRouter } from "../router.ts";
 import { IdempotencyKeyHeader, json, ListLimit, problems, Reservation, UserId, Uuid } from "../schemas.ts";
 
@@ -17,7 +26,9 @@ export const MAX_SEATS_PER_RESERVATION = 10;
 
 const NewReservation = z
   .strictObject({
-    userId: UserId,
+    userId: UserId.optional().openapi({
+      description: "With auth on: optional, and when given the token's subject. Open mode: required.",
+    }),
     seatIds: z
       .array(Uuid)
       .min(1, "hold at least one seat")
@@ -31,7 +42,9 @@ const NewReservation = z
 
 const OwnerCheck = z
   .strictObject({
-    userId: UserId.optional().openapi({ description: "When given, must own the reservation" }),
+    userId: UserId.optional().openapi({
+      description: "When given, must own the reservation (with auth on: be the token's subject)",
+    }),
   })
   .openapi("OwnerCheck");
 
@@ -42,13 +55,15 @@ const hold = createRoute({
   path: "/reservations",
   tags: ["reservations"],
   summary: "Hold seats of one session, all or none",
+  security: bearerSecurity,
+  middleware: [guard({ who: "buyer", limit: "holds" })] as const,
   request: {
     headers: IdempotencyKeyHeader,
     body: { required: true, content: { "application/json": { schema: NewReservation } } },
   },
   responses: {
     201: json(Reservation, "The hold, PENDING until expiresAt"),
-    ...problems(400, 404, 409, 413, 415, 422, 503),
+    ...problems(400, 401, 403, 404, 409, 413, 415, 422, 429, 503),
   },
 });
 
@@ -57,8 +72,11 @@ const show = createRoute({
   path: "/reservations/{id}",
   tags: ["reservations"],
   summary: "A reservation; a hold past its time reads EXPIRED",
+  description: "Only its owner (and organisers) can read it; to anyone else it does not exist (404).",
+  security: bearerSecurity,
+  middleware: [guard({ who: "buyer", limit: "reads" })] as const,
   request: { params: ReservationId },
-  responses: { 200: json(Reservation, "The reservation"), ...problems(400, 404) },
+  responses: { 200: json(Reservation, "The reservation"), ...problems(400, 401, 404, 429) },
 });
 
 const pay = createRoute({
@@ -66,6 +84,8 @@ const pay = createRoute({
   path: "/reservations/{id}/pay",
   tags: ["reservations"],
   summary: "Pay a live hold; paying again returns the same sale",
+  security: bearerSecurity,
+  middleware: [guard({ who: "buyer", limit: "payments" })] as const,
   request: {
     params: ReservationId,
     headers: IdempotencyKeyHeader,
@@ -73,7 +93,7 @@ const pay = createRoute({
   },
   responses: {
     200: json(Reservation, "The CONFIRMED reservation and its sale"),
-    ...problems(400, 403, 404, 409, 415, 422, 503),
+    ...problems(400, 401, 403, 404, 409, 415, 422, 429, 503),
   },
 });
 
@@ -82,11 +102,16 @@ const cancel = createRoute({
   path: "/reservations/{id}/cancel",
   tags: ["reservations"],
   summary: "Give a live hold back before it expires",
+  security: bearerSecurity,
+  middleware: [guard({ who: "buyer", limit: "holds" })] as const,
   request: {
     params: ReservationId,
     body: { required: false, content: { "application/json": { schema: OwnerCheck } } },
   },
-  responses: { 200: json(Reservation, "The CANCELLED reservation"), ...problems(400, 403, 404, 409, 415) },
+  responses: {
+    200: json(Reservation, "The CANCELLED reservation"),
+    ...problems(400, 401, 403, 404, 409, 415, 429),
+  },
 });
 
 const byUser = createRoute({
@@ -94,8 +119,23 @@ const byUser = createRoute({
   path: "/reservations/user/{userId}",
   tags: ["reservations"],
   summary: "A user's reservations, newest first",
+  description: "With auth on: only for that user (the token's subject) or an organiser.",
+  security: bearerSecurity,
+  middleware: [guard({ who: "buyer", limit: "reads" })] as const,
   request: { params: z.object({ userId: UserId }), query: z.object({ limit: ListLimit }) },
-  responses: { 200: json(z.array(Reservation), "The reservations"), ...problems(400) },
+  responses: { 200: json(z.array(Reservation), "The reservations"), ...problems(400, 401, 403, 429) },
+});
+
+const mine = createRoute({
+  method: "get",
+  path: "/me/reservations",
+  tags: ["reservations"],
+  summary: "The token's buyer's reservations, newest first",
+  description: "Needs a bearer token; in open mode (no auth configured) there is no 'me': 401.",
+  security: bearerSecurity,
+  middleware: [guard({ who: "buyer", limit: "reads" })] as const,
+  request: { query: z.object({ limit: ListLimit }) },
+  responses: { 200: json(z.array(Reservation), "The reservations"), ...problems(400, 401, 429) },
 });
 
 async function idempotencyFor(
@@ -121,32 +161,44 @@ export function reservationRoutes(deps: AppDeps) {
   return createRouter()
     .openapi(hold, async (c) => {
       const body = c.req.valid("json");
+      const userId = actingUser(c, body.userId);
+      if (userId === undefined) throw new ApiError("VALIDATION_FAILED", "userId: required");
       const key = c.req.valid("header")["idempotency-key"];
-      const idempotency = await idempotencyFor(key, `POST /reservations user=${body.userId}`, body);
+      const idempotency = await idempotencyFor(key, `POST /reservations user=${userId}`, body);
       const seatIds = body.seatIds.map((id) => id.toLowerCase());
-      return answer(c, await holdSeats(deps, { userId: body.userId, seatIds }, idempotency), 201);
+      return answer(c, await holdSeats(deps, { userId, seatIds }, idempotency), 201);
     })
     .openapi(show, async (c) => {
-      const reservation = await getReservation(deps.db, c.req.valid("param").id);
+      const owner = isOrganiser(c) ? undefined : buyerOf(c);
+      const reservation = await getReservation(deps.db, c.req.valid("param").id, owner);
       if (!reservation.ok) return answerProblem(c, bookingProblem(reservation.error));
       return c.json(reservation.value, 200);
     })
     .openapi(pay, async (c) => {
       const reservationId = c.req.valid("param").id.toLowerCase();
       const body = c.req.valid("json") ?? {};
+      const buyerId = buyerOf(c);
+      const userId = actingUser(c, body.userId);
       const key = c.req.valid("header")["idempotency-key"];
-      const idempotency = await idempotencyFor(key, `POST /reservations/${reservationId}/pay`, body);
-      return answer(c, await payReservation(deps, { reservationId, userId: body.userId }, idempotency), 200);
+      const scope = `POST /reservations/${reservationId}/pay${buyerId ? ` user=${buyerId}` : ""}`;
+      const idempotency = await idempotencyFor(key, scope, body);
+      return answer(c, await payReservation(deps, { reservationId, userId, buyerId }, idempotency), 200);
     })
     .openapi(cancel, async (c) => {
       const reservationId = c.req.valid("param").id.toLowerCase();
       const body = c.req.valid("json") ?? {};
-      const cancelled = await cancelReservation(deps, { reservationId, userId: body.userId });
+      const userId = actingUser(c, body.userId);
+      const cancelled = await cancelReservation(deps, { reservationId, userId, buyerId: buyerOf(c) });
       if (!cancelled.ok) return answerProblem(c, bookingProblem(cancelled.error));
       return c.json(cancelled.value, 200);
     })
     .openapi(byUser, async (c) => {
       const { userId } = c.req.valid("param");
+      requireSelfOrOrganiser(c, userId);
       return c.json(await listUserReservations(deps.db, userId, c.req.valid("query").limit), 200);
+    })
+    .openapi(mine, async (c) => {
+      const buyer = requireBuyer(c);
+      return c.json(await listUserReservations(deps.db, buyer, c.req.valid("query").limit), 200);
     });
 }
