@@ -35,7 +35,9 @@ export function isUnavailable(error: unknown): boolean {
     if (typeof code === "string" && UNAVAILABLE_ERRNO.has(code)) return true;
     if (
       typeof message === "string" &&
-      /connection terminated|timeout exceeded when trying to connect|Connection refused/i.test(message)
+      /connection terminated|timeout exceeded when trying to connect|Connection refused|is not queryable/i.test(
+        message,
+      )
     ) {
       return true;
     }
