@@ -2,7 +2,7 @@ import { swaggerUI } from "@hono/swagger-ui";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { requestId } from "hono/request-id";
-import { isUnavailable } from "./db/errors.ts";
+import { isInputRejected, isUnavailable } from "./db/errors.ts";
 import type { AppDeps } from "./ports.ts";
 import { provideAccess } from "./routes/access.ts";
 import { limitBodySize } from "./routes/body-size.ts";
@@ -83,6 +83,17 @@ function renderError(error: Error, c: Context, deps: AppDeps): Response {
       c,
       new ApiError("SERVICE_UNAVAILABLE", "The database is unavailable; nothing was changed. Retry shortly."),
       { "retry-after": "1" },
+    );
+  }
+  if (isInputRejected(error)) {
+    // A validation gap, not an outage: the client gets a 400, the log keeps the database's words.
+    deps.logger.warn({ requestId: requestIdValue, err: describe(error) }, "database refused a request value");
+    return problemResponse(
+      c,
+      new ApiError(
+        "VALIDATION_FAILED",
+        "A value in this request is not one the service can store; nothing was changed.",
+      ),
     );
   }
   deps.logger.error({ requestId: requestIdValue, err: describe(error) }, "unhandled error");

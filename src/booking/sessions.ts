@@ -5,6 +5,7 @@ import { fail, ok, type Result } from "./errors.ts";
 import { fromCents, toCents } from "./money.ts";
 import { rowLabel } from "./seat-grid.ts";
 import { rememberSeatMap } from "./seat-locks.ts";
+import { isStorableInstant, isStorableUuid } from "./storable.ts";
 import type {
   Page,
   SeatCounts,
@@ -75,7 +76,11 @@ function encodeCursor(cursor: Cursor): string {
   return btoa(JSON.stringify(cursor)).replaceAll("=", "");
 }
 
-/** Returns undefined for a cursor we did not issue. */
+/**
+ * Returns undefined for a cursor we did not issue. Its fields go into casts, so they must be
+ * exactly what `encodeCursor` writes: an instant as `toISOString` writes it (in the range
+ * PostgreSQL reads the same) and a canonical uuid, not anything Date.parse or a loose pattern takes.
+ */
 export function decodeCursor(text: string): Cursor | undefined {
   try {
     const value: unknown = JSON.parse(atob(text));
@@ -86,8 +91,8 @@ export function decodeCursor(text: string): Cursor | undefined {
       "id" in value &&
       typeof value.startsAt === "string" &&
       typeof value.id === "string" &&
-      !Number.isNaN(Date.parse(value.startsAt)) &&
-      /^[0-9a-f-]{36}$/i.test(value.id)
+      isIssuedInstant(value.startsAt) &&
+      isStorableUuid(value.id)
     ) {
       return { startsAt: value.startsAt, id: value.id };
     }
@@ -95,6 +100,11 @@ export function decodeCursor(text: string): Cursor | undefined {
     // fall through: not one of ours
   }
   return undefined;
+}
+
+function isIssuedInstant(text: string): boolean {
+  const epochMs = Date.parse(text);
+  return isStorableInstant(epochMs) && new Date(epochMs).toISOString() === text;
 }
 
 /** Sessions ordered by start time, keyset-paginated so pages stay stable while sessions are added. */

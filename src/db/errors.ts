@@ -13,6 +13,16 @@ export function sqlState(error: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * True when the database refused a value as input: a data exception (class 22: bad encoding such
+ * as NUL, a cast that fails, a number or date out of range), a NOT NULL or a CHECK violation. The
+ * statement changed nothing; the request, not the service, is at fault.
+ */
+export function isInputRejected(error: unknown): boolean {
+  const state = sqlState(error);
+  return state !== undefined && (state.startsWith("22") || state === "23502" || state === "23514");
+}
+
 const UNAVAILABLE_ERRNO = new Set([
   "ECONNREFUSED",
   "ECONNRESET",

@@ -1,8 +1,22 @@
 import { z } from "@hono/zod-openapi";
+import { isStorableInstant, isStorableText } from "../booking/storable.ts";
 
 /** Request and response schemas shared by the resource routers. */
 
 export const Uuid = z.uuid({ error: "must be a UUID" });
+
+/**
+ * Free text a request may carry into the database: no NUL and no unpaired surrogate, which
+ * PostgreSQL would refuse or the driver would silently replace. Every free-text field uses it.
+ */
+export function storableText() {
+  return z.string().refine(isStorableText, "must not contain NUL or unpaired surrogate characters");
+}
+
+/** An ISO 8601 instant with an offset, from 1970 to the end of 9999 (UTC). */
+export const Instant = z.iso
+  .datetime({ offset: true })
+  .refine((text) => isStorableInstant(Date.parse(text)), "must lie between 1970 and the end of 9999 (UTC)");
 
 export const UserId = z
   .string()

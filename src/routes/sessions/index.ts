@@ -13,13 +13,22 @@ import { bearerSecurity, guard } from "../access.ts";
 import { seatMapNotModified } from "../conditional.ts";
 import { ApiError, answerProblem, bookingProblem } from "../problem.ts";
 import { createRouter } from "../router.ts";
-import { json, problems, SeatStatuses, SessionDetail, SessionPage, Uuid } from "../schemas.ts";
+import {
+  Instant,
+  json,
+  problems,
+  SeatStatuses,
+  SessionDetail,
+  SessionPage,
+  storableText,
+  Uuid,
+} from "../schemas.ts";
 
 const NewSession = z
   .strictObject({
-    movieId: z.string().trim().min(1).max(128).openapi({ example: "dune-part-two" }),
-    room: z.string().trim().min(1).max(100).openapi({ example: "Room 1" }),
-    startsAt: z.iso.datetime({ offset: true }).openapi({ example: "2026-12-24T20:00:00Z" }),
+    movieId: storableText().trim().min(1).max(128).openapi({ example: "dune-part-two" }),
+    room: storableText().trim().min(1).max(100).openapi({ example: "Room 1" }),
+    startsAt: Instant.openapi({ example: "2026-12-24T20:00:00Z" }),
     price: z
       .number()
       .min(0)
