@@ -1,7 +1,9 @@
 import type { Database } from "../db/database.ts";
 import type { HoldExpiryCallbacks } from "../expiry/hold-expiry.ts";
 import type { SeatLock } from "../seat-lock/seat-lock.ts";
+import type { ClaimBatchOptions } from "./claim-batch.ts";
 import type { RefusalMemo } from "./refusals.ts";
+import type { SeatChangeHints } from "./seat-watch.ts";
 import type { Telemetry } from "./telemetry.ts";
 
 /** What the booking services need from the outside world. */
@@ -14,8 +16,14 @@ export type BookingDeps = {
   seatLock?: SeatLock;
   /** Seats found taken a moment ago, refused from memory; every claim asks the lock when absent. */
   refusals?: RefusalMemo;
+  /** Group commit of holds (claim-batch.ts); its defaults when absent. Read once per database. */
+  claimBatch?: ClaimBatchOptions;
   /** Delayed expiry callbacks (QStash); the sweeper or Cron Trigger alone when absent. */
   holdExpiry?: HoldExpiryCallbacks;
+  /** What tells live seat maps (`GET /sessions/:id/stream`) that seats may have changed; none, no streams. */
+  seatChangeHints?: SeatChangeHints;
+  /** Between heartbeats of an idle seat stream (15 s by default). */
+  seatStreamHeartbeatMs?: number;
 };
 
 /** A result that may come from an earlier request with the same Idempotency-Key. */

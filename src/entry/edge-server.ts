@@ -1,5 +1,6 @@
 import { createApp } from "../app.ts";
 import { type Config, ConfigError, parseEnv } from "../env.ts";
+import { tickingHints } from "../booking/seat-watch.ts";
 import { startSweeper } from "../expiry/sweeper.ts";
 import { createConsoleLogger } from "./console-logger.ts";
 import { createEdgeServices, type EdgeDatabase, edgeDeps, openEdgeDatabase } from "./edge.ts";
@@ -31,7 +32,8 @@ export async function runEdgeServer(runtime: ServerRuntime): Promise<void> {
   }
   const logger = createConsoleLogger(config.logLevel);
   const services = createEdgeServices(config, logger);
-  const app = createApp(edgeDeps(services, database.db));
+  // No LISTEN connection here: live seat maps read the watched sessions again every second.
+  const app = createApp({ ...edgeDeps(services, database.db), seatChangeHints: tickingHints(1_000) });
   const sweeper = startSweeper({
     db: database.db,
     intervalMs: config.expirySweepIntervalMs,

@@ -10,6 +10,7 @@ import { startSweeper } from "../expiry/sweeper.ts";
 import { createNodeSeatLock } from "../seat-lock/node.ts";
 import { memoryCheck } from "./node-health.ts";
 import { createNodeLogger, runInRequestScope } from "./node-logger.ts";
+import { nodeSeatHints } from "./node-seat-hints.ts";
 import { createPromMetrics } from "./prom-metrics.ts";
 
 async function openDatabase(
@@ -39,6 +40,7 @@ async function main(): Promise<void> {
   const logger = createNodeLogger(config.logLevel);
   const database = await openDatabase(config);
   const metrics = createPromMetrics({ db: database.db });
+  const seatHints = await nodeSeatHints(config.databaseUrl, database, logger);
   // Events wait in the outbox either way; without AMQP_URL a sidecar may relay them.
   const relay = config.amqpUrl
     ? (await import("../events/relay-node.ts")).startNodeRelay({
@@ -61,6 +63,7 @@ async function main(): Promise<void> {
     metrics,
     telemetry: metrics.telemetry,
     runInRequestScope,
+    seatChangeHints: seatHints.hints,
     seatLock: seatLocks.seatLock,
     refusals: createRefusalMemo({ windowMs: config.seatRefusalCacheMs }),
     holdExpiry: config.qstash
@@ -91,6 +94,7 @@ async function main(): Promise<void> {
     logger.info({ signal }, "shutting down");
     server.close();
     await sweeper.stop();
+    await seatHints.stop();
     await relay?.stop();
     await seatLocks.close();
     await database.close();

@@ -23,6 +23,7 @@ import {
   storableText,
   Uuid,
 } from "../schemas.ts";
+import { streamHandler, streamRoute } from "./stream.ts";
 
 const NewSession = z
   .strictObject({
@@ -155,5 +156,6 @@ export function sessionRoutes(deps: AppDeps) {
       const unchanged = seatMapNotModified(c, version);
       if (unchanged) return unchanged as never;
       return c.json(view, 200);
-    });
+    })
+    .openapi(streamRoute, streamHandler(deps) as never);
 }
