@@ -1,6 +1,6 @@
 import { type SQL, sql } from "drizzle-orm";
 import { PgDialect } from "drizzle-orm/pg-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { createRefusalMemo } from "../src/booking/refusals.ts";
 import { noTelemetry, type Telemetry } from "../src/booking/telemetry.ts";
 import type { Database } from "../src/db/database.ts";
@@ -10,7 +10,13 @@ import { createFailoverSeatLock } from "../src/seat-lock/failover.ts";
 import type { SeatLock } from "../src/seat-lock/seat-lock.ts";
 import { call, createSessionVia, createTestApp, hold } from "./support/app.ts";
 import { openTestDatabase, type TestDatabase } from "./support/database.ts";
-import { availableLocks, type LockName, type LockUnderTest, openLock } from "./support/seat-locks.ts";
+import {
+  availableLocks,
+  describeEachLock,
+  type LockName,
+  type LockUnderTest,
+  openLock,
+} from "./support/seat-locks.ts";
 
 const BUYERS = 1_000;
 
@@ -67,7 +73,8 @@ function useLock(name: LockName): { subject: LockUnderTest; database: TestDataba
 }
 
 // Advisory locks run too, for contrast: there every loser opens a transaction.
-describe.each(availableLocks())(
+describeEachLock(
+  availableLocks(),
   `hot seat: ${BUYERS} concurrent buyers of the same two seats, %s locks`,
   (name) => {
     const suite = useLock(name);
@@ -126,7 +133,7 @@ describe.each(availableLocks())(
 
 // Each instance remembers the seats it has just found taken: a second wave of buyers of a seat is
 // refused from memory, and nobody is refused longer than the window once the seat is free again.
-describe.each(availableLocks())("hot seat, refusals remembered for a window: %s locks", (name) => {
+describeEachLock(availableLocks(), "hot seat, refusals remembered for a window: %s locks", (name) => {
   const WINDOW_MS = 3_000;
   const suite = useLock(name);
 
