@@ -8,7 +8,7 @@ export default defineConfig({
     maxWorkers: 3,
     testTimeout: 30_000,
     hookTimeout: 60_000,
-    globalSetup: ["test/support/build.ts"],
+    globalSetup: ["test/support/build.ts", "test/support/services-setup.ts"],
     setupFiles: ["test/support/setup.ts"],
   },
 });

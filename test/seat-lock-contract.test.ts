@@ -1,7 +1,14 @@
 import type { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import type { SeatClaim } from "../src/seat-lock/seat-lock.ts";
-import { attempt, availableLocks, inspectRedis, type LockUnderTest, openLock } from "./support/seat-locks.ts";
+import {
+  attempt,
+  availableLocks,
+  describeEachLock,
+  inspectRedis,
+  type LockUnderTest,
+  openLock,
+} from "./support/seat-locks.ts";
 
 /** Sorted seat ids, as holdSeats passes them. */
 function seats(count: number): string[] {
@@ -12,7 +19,7 @@ function claimOf(seatIds: string[], overrides: Partial<SeatClaim> = {}): SeatCla
   return { sessionId: crypto.randomUUID(), seatIds, owner: crypto.randomUUID(), ttlMs: 10_000, ...overrides };
 }
 
-describe.each(availableLocks())("seat lock contract: %s", (name) => {
+describeEachLock(availableLocks(), "seat lock contract: %s", (name) => {
   let subject: LockUnderTest;
 
   beforeAll(async () => {
@@ -84,7 +91,8 @@ describe.each(availableLocks())("seat lock contract: %s", (name) => {
   });
 });
 
-describe.each(availableLocks().filter((name) => name !== "advisory"))(
+describeEachLock(
+  availableLocks().filter((name) => name !== "advisory"),
   "redis seat lock specifics: %s",
   (name) => {
     let subject: LockUnderTest;

@@ -1,23 +1,29 @@
+import { appendFileSync } from "node:fs";
+import { relative } from "node:path";
+import { expect, inject } from "vitest";
+import { type Service, type ServiceChoice, urlOrSkip } from "./service-selection.ts";
+
+export type { Service };
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    /** Set by test/support/services-setup.ts (globalSetup): where each real service is, or why none. */
+    services: ServiceChoice[];
+    /** A file the workers append their skips to; the globalSetup prints them as one line at the end. */
+    serviceSkipLog: string;
+  }
+}
+
 /**
- * Where the real services for tests are. Suites that need one call `requireService`: without its
- * TEST_*_URL the suite is skipped with one line saying how to enable it, and under CI=true a
- * skipped service suite fails instead. (No Docker engine runs on our machines, so testcontainers
- * is not used; CI exports the URLs of the machine's own services.)
+ * The URL of a real service for the calling suite, or undefined: the suite skips (its file is
+ * named in the run's one summary line) and, under CI=true, fails instead. The run's globalSetup
+ * chose the URL: TEST_*_URL, else the default local port, else a testcontainers container.
  */
-export type Service = "TEST_DATABASE_URL" | "TEST_REDIS_URL" | "TEST_AMQP_URL";
-
-const EXAMPLES: Record<Service, string> = {
-  TEST_DATABASE_URL: "postgres://postgres@127.0.0.1:5432/test",
-  TEST_REDIS_URL: "redis://127.0.0.1:6379",
-  TEST_AMQP_URL: "amqp://guest:guest@127.0.0.1:5672",
-};
-
 export function serviceUrl(service: Service): string | undefined {
-  const url = process.env[service];
-  if (url) return url;
-  const message = `${service} is not set; set it (e.g. ${service}=${EXAMPLES[service]}) to run these suites.`;
-  if (process.env.CI === "true")
-    throw new Error(`${message} Under CI=true a skipped service suite is a failure.`);
-  console.warn(`skipped: ${message}`);
-  return undefined;
+  const choice = inject("services").find((candidate) => candidate.variable === service);
+  if (!choice) throw new Error(`no service selection for ${service}: is services-setup.ts a globalSetup?`);
+  return urlOrSkip(choice, process.env, () => {
+    const file = relative(process.cwd(), expect.getState().testPath ?? "an unknown file");
+    appendFileSync(inject("serviceSkipLog"), `${JSON.stringify({ variable: service, file })}\n`);
+  });
 }
