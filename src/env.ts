@@ -55,10 +55,7 @@ const schema = z.object({
   AUTH_JWKS_URL: z
     .url({ protocol: /^https?$/, error: "must be the https:// URL of a JSON Web Key Set" })
     .optional(),
-  AUTH_JWT_SECRET: z
-    .string()
-    .min(32, "must be at least 32 characters (256 bits) for HS256")
-    .optional(),
+  AUTH_JWT_SECRET: z.string().min(32, "must be at least 32 characters (256 bits) for HS256").optional(),
   AUTH_ISSUER: z.string().min(1).optional(),
   AUTH_AUDIENCE: z.string().min(1).optional(),
   AUTH_ROLES_CLAIM: z.string().min(1).default("roles"),
@@ -176,6 +173,19 @@ export function sidecarUrls(config: Config): { databaseUrl: string; amqpUrl: str
   return { databaseUrl: config.databaseUrl, amqpUrl: config.amqpUrl };
 }
 
+/**
+ * `npm run reconcile` reads PostgreSQL beside the running service. The embedded database belongs
+ * to the one process that opened it: that service answers `GET /admin/reconcile` instead.
+ */
+export function reconcileDatabaseUrl(config: Config): string {
+  if (!config.databaseUrl) {
+    throw new ConfigError(
+      "Invalid configuration: DATABASE_URL: required by npm run reconcile (the embedded database is the running service's own: ask it with GET /admin/reconcile)",
+    );
+  }
+  return config.databaseUrl;
+}
+
 /** Workers, Deno and Bun have no embedded database: they need DATABASE_URL. */
 export function edgeDatabaseUrl(config: Config): string {
   if (!config.databaseUrl) {
@@ -188,7 +198,9 @@ export function edgeDatabaseUrl(config: Config): string {
 
 function accessConfig(env: z.infer<typeof schema>) {
   if (env.AUTH_JWKS_URL && env.AUTH_JWT_SECRET) {
-    throw new ConfigError("Invalid configuration: AUTH_JWKS_URL and AUTH_JWT_SECRET: set one of them, not both");
+    throw new ConfigError(
+      "Invalid configuration: AUTH_JWKS_URL and AUTH_JWT_SECRET: set one of them, not both",
+    );
   }
   const auth: AuthConfig | undefined =
     env.AUTH_JWKS_URL || env.AUTH_JWT_SECRET

@@ -1,31 +1,60 @@
 import { mkdirSync } from "node:fs";
-import { serve } from "@hono/node-server";
+import { createAdaptorServer } from "@hono/node-server";
 import { createApp } from "../app.ts";
+import { accessDeps } from "../auth/access-deps.ts";
 import { createRefusalMemo } from "../booking/refusals.ts";
 import type { Database } from "../db/database.ts";
-import { migrateEmbedded, migratePostgres } from "../db/migrate-node.ts";
+import {
+  describeMigrations,
+  type MigrationReport,
+  migrateEmbedded,
+  migratePostgres,
+} from "../db/migrate-node.ts";
 import { createNodePostgresDatabase } from "../db/node-postgres.ts";
-import { type Config, ConfigError, parseEnv } from "../env.ts";
+import { type Config, OPEN_MODE_WARNING, parseEnv } from "../env.ts";
 import { startSweeper } from "../expiry/sweeper.ts";
 import { createNodeSeatLock } from "../seat-lock/node.ts";
 import { memoryCheck } from "./node-health.ts";
 import { createNodeLogger, runInRequestScope } from "./node-logger.ts";
-import { nodeSeatHints } from "./node-seat-hints.ts";
 import { createPromMetrics } from "./prom-metrics.ts";
+import {
+  addressUrl,
+  databaseName,
+  describeDatabaseFailure,
+  exitOnStartupFailure,
+  listen,
+  StartupError,
+} from "./startup.ts";
 
-async function openDatabase(
-  config: Config,
-): Promise<{ db: Database; close: () => Promise<void>; kind: string }> {
+type OpenDatabase = { db: Database; close: () => Promise<void>; kind: string; migrations: MigrationReport };
+
+async function openDatabase(config: Config): Promise<OpenDatabase> {
   if (config.databaseUrl) {
-    await migratePostgres(config.databaseUrl);
-    return { ...createNodePostgresDatabase(config.databaseUrl, config.databasePoolSize), kind: "postgres" };
+    const url = config.databaseUrl;
+    const migrations = await migratePostgres(url).catch((error) => {
+      throw describeDatabaseFailure(error, url);
+    });
+    const postgres = createNodePostgresDatabase(url, config.databasePoolSize);
+    return { ...postgres, kind: `PostgreSQL at ${databaseName(url)}`, migrations };
   }
-  mkdirSync(config.dataDir, { recursive: true });
+  try {
+    mkdirSync(config.dataDir, { recursive: true });
+  } catch (error) {
+    throw new StartupError(
+      `DATA_DIR: cannot create ${config.dataDir} (${(error as NodeJS.ErrnoException).code}); point DATA_DIR at a writable directory, or set DATABASE_URL`,
+    );
+  }
   // Imported only when used, like every optional adapter here: each costs megabytes of memory.
   const { createPgliteDatabase } = await import("../db/pglite.ts");
-  const embedded = await createPgliteDatabase(config.dataDir);
-  await migrateEmbedded(embedded.db);
-  return { ...embedded, kind: `embedded PGlite in ${config.dataDir}` };
+  try {
+    const embedded = await createPgliteDatabase(config.dataDir);
+    const migrations = await migrateEmbedded(embedded.db);
+    return { ...embedded, kind: `embedded PGlite in ${config.dataDir}`, migrations };
+  } catch (error) {
+    throw new StartupError(
+      `DATA_DIR: the embedded database in ${config.dataDir} cannot be opened (${(error as Error).message}); move that directory away to start afresh, or set DATABASE_URL`,
+    );
+  }
 }
 
 async function main(): Promise<void> {
@@ -33,14 +62,38 @@ async function main(): Promise<void> {
   try {
     config = parseEnv(process.env);
   } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    console.error(error.message);
-    process.exit(1);
+    // LOG_LEVEL may be the invalid variable: the failure is written at the default level.
+    exitOnStartupFailure(error, createNodeLogger("info"));
   }
   const logger = createNodeLogger(config.logLevel);
+  try {
+    await start(config, logger);
+  } catch (error) {
+    exitOnStartupFailure(error, logger);
+  }
+}
+
+/**
+ * Binds the port first, then opens the database, then starts background work: a second instance on
+ * a taken port, or one whose database is not there, stops before it opens `./.data` or sweeps.
+ * Requests that arrive in between wait for the app.
+ */
+async function start(config: Config, logger: ReturnType<typeof createNodeLogger>): Promise<void> {
+  let serveApp: (request: Request, env: unknown) => Response | Promise<Response>;
+  let markReady: () => void = () => {};
+  const ready = new Promise<void>((resolve) => {
+    markReady = resolve;
+  });
+  const server = createAdaptorServer({
+    fetch: async (request, env) => {
+      await ready;
+      return serveApp(request, env);
+    },
+  });
+  const address = await listen(server, config.port, config.host);
+
   const database = await openDatabase(config);
   const metrics = createPromMetrics({ db: database.db });
-  const seatHints = await nodeSeatHints(config.databaseUrl, database, logger);
   // Events wait in the outbox either way; without AMQP_URL a sidecar may relay them.
   const relay = config.amqpUrl
     ? (await import("../events/relay-node.ts")).startNodeRelay({
@@ -55,6 +108,7 @@ async function main(): Promise<void> {
     db: database.db,
     reservationTtlSeconds: config.reservationTtlSeconds,
     logger,
+    ...accessDeps(config, { connectionAddress: nodePeerAddress }),
     healthChecks: [
       memoryCheck(),
       ...(relay?.healthChecks ?? []),
@@ -63,7 +117,6 @@ async function main(): Promise<void> {
     metrics,
     telemetry: metrics.telemetry,
     runInRequestScope,
-    seatChangeHints: seatHints.hints,
     seatLock: seatLocks.seatLock,
     refusals: createRefusalMemo({ windowMs: config.seatRefusalCacheMs }),
     holdExpiry: config.qstash
@@ -83,18 +136,38 @@ async function main(): Promise<void> {
       if (expired > 0) logger.info({ expired }, "expired overdue holds");
     },
   });
-  const server = serve({ fetch: app.fetch, port: config.port }, (info) => {
-    logger.info(
-      { port: info.port, database: database.kind, seatLocks: seatLocks.description },
-      `listening on http://localhost:${info.port}`,
+
+  const sweeps = `the sweeper every ${config.expirySweepIntervalMs} ms`;
+  const url = addressUrl(address);
+  logger.info(
+    {
+      address: url,
+      database: database.kind,
+      migrations: describeMigrations(database.migrations),
+      seatLocks: seatLocks.description,
+      expiry: config.qstash
+        ? `QStash callbacks to ${config.qstash.publicBaseUrl}, ${sweeps} as a backstop`
+        : `${sweeps} (no QStash configured)`,
+      events: config.amqpUrl
+        ? `relayed to RabbitMQ at ${new URL(config.amqpUrl).host}`
+        : "not relayed by this instance (no AMQP_URL)",
+    },
+    `listening on ${url}`,
+  );
+  if (!config.auth) logger.warn({}, OPEN_MODE_WARNING);
+  if (!config.amqpUrl) {
+    logger.warn(
+      {},
+      "AMQP_URL is not set: events wait in the outbox until a relay publishes them; set AMQP_URL or run the sidecar (npm run sidecar); /health reports the backlog",
     );
-  });
+  }
+  serveApp = app.fetch;
+  markReady();
 
   const shutdown = async (signal: string) => {
     logger.info({ signal }, "shutting down");
     server.close();
     await sweeper.stop();
-    await seatHints.stop();
     await relay?.stop();
     await seatLocks.close();
     await database.close();
@@ -102,6 +175,12 @@ async function main(): Promise<void> {
   };
   process.once("SIGINT", () => void shutdown("SIGINT"));
   process.once("SIGTERM", () => void shutdown("SIGTERM"));
+}
+
+/** The peer of a request as @hono/node-server hands it over (its `env` is `{ incoming, outgoing }`). */
+function nodePeerAddress(_request: Request, env: unknown): string | undefined {
+  return (env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming?.socket
+    ?.remoteAddress;
 }
 
 await main();

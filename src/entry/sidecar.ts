@@ -1,8 +1,9 @@
-import { migratePostgres } from "../db/migrate-node.ts";
+import { describeMigrations, migratePostgres } from "../db/migrate-node.ts";
 import { createNodePostgresDatabase } from "../db/node-postgres.ts";
-import { type Config, ConfigError, parseEnv, sidecarUrls } from "../env.ts";
+import { type Config, parseEnv, sidecarUrls } from "../env.ts";
 import { startNodeRelay } from "../events/relay-node.ts";
 import { createNodeLogger } from "./node-logger.ts";
+import { databaseName, describeDatabaseFailure, exitOnStartupFailure } from "./startup.ts";
 
 /**
  * `npm run sidecar`: the outbox relay as a process of its own, for deployments where the API runs
@@ -16,13 +17,14 @@ async function main(): Promise<void> {
     config = parseEnv(process.env);
     urls = sidecarUrls(config);
   } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    console.error(error.message);
-    process.exit(1);
+    exitOnStartupFailure(error, createNodeLogger("info"));
   }
   const logger = createNodeLogger(config.logLevel);
   // Edge runtimes cannot run drizzle's migrator; the sidecar can, under the same lock as the API.
-  await migratePostgres(urls.databaseUrl);
+  // It also proves the database answers before the relay starts polling it.
+  const migrations = await migratePostgres(urls.databaseUrl).catch((error) =>
+    exitOnStartupFailure(describeDatabaseFailure(error, urls.databaseUrl), logger),
+  );
   const database = createNodePostgresDatabase(urls.databaseUrl, 3);
   const relay = startNodeRelay({
     db: database.db,
@@ -31,7 +33,14 @@ async function main(): Promise<void> {
     logger,
     connectionName: "outbox-sidecar",
   });
-  logger.info({}, "outbox sidecar relaying to RabbitMQ");
+  logger.info(
+    {
+      database: `PostgreSQL at ${databaseName(urls.databaseUrl)}`,
+      migrations: describeMigrations(migrations),
+      broker: new URL(urls.amqpUrl).host,
+    },
+    `outbox sidecar relaying events from ${databaseName(urls.databaseUrl)} to RabbitMQ at ${new URL(urls.amqpUrl).host}`,
+  );
 
   const shutdown = async (signal: string) => {
     logger.info({ signal }, "shutting down");

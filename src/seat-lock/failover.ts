@@ -88,6 +88,15 @@ export function createFailoverSeatLock(options: FailoverOptions): FailoverSeatLo
         failed(error);
       }
     },
+    async extend(seats: SeatRelease, ttlMs: number) {
+      // During an outage the lock keeps its old TTL: when it ends early, the constraint still holds the seats.
+      if (outage || !primary.extend) return;
+      try {
+        await withDeadline(primary.extend(seats, ttlMs), timeoutMs, "no answer");
+      } catch (error) {
+        failed(error);
+      }
+    },
     async check() {
       const path = route();
       if (path === "fallback") return { degraded: outage?.reason ?? "fallback" };

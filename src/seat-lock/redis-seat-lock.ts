@@ -37,7 +37,7 @@ export function createRedisSeatLock(
     seats.seatIds.map((id) => seatLockKey(keyPrefix, seats.sessionId, id));
 
   // EVALSHA first; a server that has not seen the script yet (NOSCRIPT) ran nothing, so EVAL is safe.
-  async function run(name: "acquire" | "release", keys: string[], args: string[]): Promise<unknown> {
+  async function run(name: "acquire" | "release" | "extend", keys: string[], args: string[]): Promise<unknown> {
     const script = (await lockScripts())[name];
     try {
       return await client.evalsha(script.sha1, keys, args);
@@ -57,6 +57,10 @@ export function createRedisSeatLock(
     keyedBySession: true,
     ping: () => client.ping(),
     release,
+    async extend(seats: SeatRelease, ttlMs: number) {
+      if (seats.seatIds.length === 0) return;
+      await run("extend", keysOf(seats), [seats.owner, String(Math.ceil(ttlMs))]);
+    },
     async acquire(claim: SeatClaim): Promise<LockAttempt> {
       const reply = await run("acquire", keysOf(claim), [claim.owner, String(Math.ceil(claim.ttlMs))]);
       if (!Array.isArray(reply)) throw new SeatLockReplyError(`unexpected acquire reply: ${String(reply)}`);

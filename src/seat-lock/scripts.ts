@@ -37,18 +37,38 @@ end
 return released
 `;
 
+/**
+ * KEYS: seat keys. ARGV[1]: owner token, ARGV[2]: TTL in ms. Gives the keys this owner holds a new
+ * TTL (a hold extended); a key someone else took since is left alone. Answers how many.
+ */
+const EXTEND = `
+local extended = 0
+for _, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[1] then
+    redis.call('PEXPIRE', key, ARGV[2])
+    extended = extended + 1
+  end
+end
+return extended
+`;
+
 async function sha1Hex(source: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-1", new TextEncoder().encode(source));
   return Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, "0")).join("");
 }
 
-let loaded: Promise<{ acquire: LockScript; release: LockScript }> | undefined;
+type Scripts = { acquire: LockScript; release: LockScript; extend: LockScript };
+
+let loaded: Promise<Scripts> | undefined;
 
 /** The scripts with their SHA-1, computed once (crypto.subtle is asynchronous everywhere). */
-export function lockScripts(): Promise<{ acquire: LockScript; release: LockScript }> {
-  loaded ??= Promise.all([sha1Hex(ACQUIRE), sha1Hex(RELEASE)]).then(([acquire, release]) => ({
-    acquire: { name: "acquire", source: ACQUIRE, sha1: acquire },
-    release: { name: "release", source: RELEASE, sha1: release },
-  }));
+export function lockScripts(): Promise<Scripts> {
+  loaded ??= Promise.all([sha1Hex(ACQUIRE), sha1Hex(RELEASE), sha1Hex(EXTEND)]).then(
+    ([acquire, release, extend]) => ({
+      acquire: { name: "acquire", source: ACQUIRE, sha1: acquire },
+      release: { name: "release", source: RELEASE, sha1: release },
+      extend: { name: "extend", source: EXTEND, sha1: extend },
+    }),
+  );
   return loaded;
 }

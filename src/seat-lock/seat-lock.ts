@@ -46,6 +46,11 @@ export type SeatLock = {
   acquire(claim: SeatClaim): Promise<LockAttempt>;
   /** After a payment, cancellation or expiry: frees the seats the owner still holds, nobody else's. */
   release(seats: SeatRelease): Promise<void>;
+  /**
+   * After a hold was extended: the seats the owner still holds now end `ttlMs` from now. Absent
+   * where locks live only inside the claim transaction (advisory locks).
+   */
+  extend?(seats: SeatRelease, ttlMs: number): Promise<void>;
 };
 
 /** The Redis key of one seat's lock; `{sessionId}` is the hash tag. */

@@ -138,11 +138,15 @@ export async function retryOnAddressInUse<T>(start: () => Promise<T>, attempts =
   }
 }
 
-/** Runs the entry point to completion (for start-up failures) and answers its exit code and output. */
+/**
+ * Runs an entry point (`npm start`'s by default; `dist/sidecar.js`, `dist/migrate.js`) to completion,
+ * for start-up failures, and answers its exit code and output.
+ */
 export function runServerToExit(
   env: Record<string, string>,
+  entry = NODE_ENTRY,
 ): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, NODE_ENTRY, {
+  const child = spawn(process.execPath, entry, {
     env: { PATH: process.env.PATH ?? "", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
