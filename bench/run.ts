@@ -163,10 +163,14 @@ async function minimalCeilings(databaseUrl: string): Promise<{ single: Ceiling; 
 /** Diagnostic: the service's own claim statement, sent through pg alone. */
 async function ourClaimThroughPg(ctx: BenchContext, databaseUrl: string): Promise<Ceiling> {
   const pairsOn = async (count: number) => {
-    const pairs: [string, string][] = [];
+    const pairs: { sessionId: string; seatIds: [string, string] }[] = [];
     for (const session of await sessionsFor(ctx, count)) {
       const here = Math.min(count - pairs.length, PAIRS_PER_SESSION);
-      for (let i = 0; i < here; i++) pairs.push(session.seatIds.slice(2 * i, 2 * i + 2) as [string, string]);
+      for (let i = 0; i < here; i++)
+        pairs.push({
+          sessionId: session.id,
+          seatIds: session.seatIds.slice(2 * i, 2 * i + 2) as [string, string],
+        });
     }
     return { pairs };
   };

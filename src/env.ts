@@ -50,6 +50,7 @@ const schema = z.object({
   QSTASH_NEXT_SIGNING_KEY: z.string().min(1).optional(),
   PUBLIC_BASE_URL: urlOf(["https", "http"], "the address at which QStash reaches this service"),
   RESERVATION_TTL_SECONDS: positiveInt(30),
+  HOLD_MAX_SECONDS: positiveInt(600),
   EXPIRY_SWEEP_INTERVAL_MS: positiveInt(5000),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   AUTH_JWKS_URL: z
@@ -93,6 +94,8 @@ export type Config = {
   /** Hold expiry through QStash delayed callbacks to `publicBaseUrl`; the sweeper alone when absent. */
   qstash: QStashConfig | undefined;
   reservationTtlSeconds: number;
+  /** How long after its creation an extended hold may last at most. */
+  holdMaxSeconds: number;
   expirySweepIntervalMs: number;
   logLevel: z.infer<typeof schema>["LOG_LEVEL"];
   /** Bearer JWTs (JWKS or HS256 secret); undefined: open mode, for local use only. */
@@ -132,6 +135,11 @@ export function parseEnv(record: Record<string, string | undefined>): Config {
       "Invalid configuration: UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN must be set together",
     );
   }
+  if (env.HOLD_MAX_SECONDS < env.RESERVATION_TTL_SECONDS) {
+    throw new ConfigError(
+      "Invalid configuration: HOLD_MAX_SECONDS: must be at least RESERVATION_TTL_SECONDS (a hold is never shorter than its first term)",
+    );
+  }
   return {
     port: env.PORT,
     host: env.HOST,
@@ -149,6 +157,7 @@ export function parseEnv(record: Record<string, string | undefined>): Config {
     amqpUrl: env.AMQP_URL,
     qstash: qstashConfig(env),
     reservationTtlSeconds: env.RESERVATION_TTL_SECONDS,
+    holdMaxSeconds: env.HOLD_MAX_SECONDS,
     expirySweepIntervalMs: env.EXPIRY_SWEEP_INTERVAL_MS,
     logLevel: env.LOG_LEVEL,
     ...accessConfig(env),

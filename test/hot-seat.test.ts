@@ -21,11 +21,11 @@ import {
 const BUYERS = 1_000;
 
 /**
- * Counts what the booking code asks of the database: transactions and single-statement claims
- * (the two ways a write happens), and every statement sent outside a transaction.
+ * Counts what the booking code asks of the database: transactions and the holds sent in claim
+ * statements (the two ways a write happens), and every statement sent outside a transaction.
  */
 function countingDatabase(db: Database) {
-  const counts = { transactions: 0, claims: 0, statements: 0 };
+  const counts = { transactions: 0, claims: 0, claimStatements: 0, statements: 0 };
   const dialect = new PgDialect();
   const counted = new Proxy(db, {
     get(target, property, receiver) {
@@ -33,7 +33,12 @@ function countingDatabase(db: Database) {
       if (property === "execute") {
         counts.statements++;
         return (query: SQL) => {
-          if (dialect.sqlToQuery(query).sql.includes("claim_seats(")) counts.claims++;
+          // One claim statement carries a batch of holds (a JSON array): each is a claim attempt.
+          const { sql: text, params } = dialect.sqlToQuery(query);
+          if (text.includes("claim_holds(")) {
+            counts.claimStatements++;
+            counts.claims += (JSON.parse(String(params[0])) as unknown[]).length;
+          }
           return target.execute(query);
         };
       }
@@ -115,7 +120,7 @@ describeEachLock(
       expect(rows).toEqual({ reservations: 1, claims: 2 });
 
       const claims = counts.transactions - before.transactions + (counts.claims - before.claims);
-      const reads = counts.statements - before.statements - (counts.claims - before.claims);
+      const reads = counts.statements - before.statements - (counts.claimStatements - before.claimStatements);
       console.info(
         `hot seat (${name}): ${BUYERS} buyers, 1 winner; claim attempts ${claims}, reads ${reads}, lock outcomes ${JSON.stringify(locks)}`,
       );

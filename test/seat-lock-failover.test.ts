@@ -26,7 +26,7 @@ function scriptedPrimary() {
       state.acquires++;
       await answer(undefined);
       if (claim.seatIds.includes("taken")) return { acquired: false, backend: "redis", seatIds: ["taken"] };
-      return { acquired: true, lease: { backend: "redis", enter: async () => [], release: async () => {} } };
+      return { acquired: true, lease: { backend: "redis", transactionLocks: [], release: async () => {} } };
     },
     release: async () => {
       state.releases++;

@@ -12,6 +12,7 @@ export type BookingError =
   | { code: "RESERVATION_CANCELLED"; reservationId: string }
   | { code: "RESERVATION_CONFIRMED"; reservationId: string }
   | { code: "RESERVATION_NOT_OWNED"; reservationId: string }
+  | { code: "SEAT_NOT_IN_RESERVATION"; reservationId: string; seatId: string }
   | { code: "IDEMPOTENCY_KEY_IN_USE"; key: string }
   | { code: "IDEMPOTENCY_KEY_REUSED"; key: string };
 

@@ -1,14 +1,12 @@
-import { sql } from "drizzle-orm";
-import { type Executor, queryRows } from "../db/database.ts";
-import { EXCLUSION_VIOLATION, sqlState } from "../db/errors.ts";
-import { uuidArray } from "../db/sql-helpers.ts";
 import { notifyRelays } from "../events/outbox.ts";
-import { claimSeats } from "./claim-statements.ts";
+import { claimInBatch } from "./claim-batch.ts";
 import type { BookingDeps, Outcome } from "./deps.ts";
 import { fail, ok, type Result } from "./errors.ts";
 import { scheduleHoldExpiry } from "./expiry-callbacks.ts";
-import { type IdempotencyRequest, rememberResponse, takeIdempotencyKey } from "./idempotency.ts";
-import { enterSeatLease, lockSeats } from "./seat-locks.ts";
+import type { IdempotencyRequest } from "./idempotency.ts";
+import { fromCents } from "./money.ts";
+import { selectSeats } from "./seat-catalogue.ts";
+import { lockSeats, transactionLocksTried } from "./seat-locks.ts";
 import { noTelemetry } from "./telemetry.ts";
 import type { ReservationView } from "./views.ts";
 
@@ -16,9 +14,11 @@ export type HoldRequest = { userId: string; seatIds: string[] };
 
 /**
  * Holds every requested seat for one user, or none. The exclusion constraint on claims is the
- * guarantee; the seat lock in front of it (Redis before the transaction, advisory try-locks inside
- * it) only turns concurrent buyers of one seat away at once instead of letting them queue on the
- * constraint. The reservation id is chosen first: it is the lock's owner token.
+ * guarantee; the seat lock in front of it (Redis before the claim, or try-locks inside its
+ * transaction, as the lease asks) only turns concurrent buyers of one seat away at once instead of
+ * letting them queue on the constraint. The claim goes with the other holds waiting on this
+ * database, in one transaction (claim-batch.ts); it commits or fails on its own. The reservation id
+ * is chosen first: it is the lock's owner token.
  */
 export async function holdSeats(
   deps: BookingDeps,
@@ -64,36 +64,67 @@ async function lockAndClaim(
   userId: string,
   idempotency?: IdempotencyRequest,
 ): Promise<Result<Outcome<ReservationView>>> {
+  const selected = await selectSeats(deps.db, seatIds);
+  if (!selected.ok) return selected;
+  const { sessionId, priceCents, seats } = selected.value;
   const reservationId = crypto.randomUUID();
-  const locked = await lockSeats(deps, { seatIds, owner: reservationId }, idempotency !== undefined);
+  const locked = await lockSeats(
+    deps,
+    { sessionId, seatIds, owner: reservationId },
+    idempotency !== undefined,
+  );
   if (!locked.ok) return locked;
   const lease = locked.value;
-  const claim = { reservationId, userId, seatIds, ttlSeconds: deps.reservationTtlSeconds };
+  const totalCents = priceCents * seats.length;
+  // The answer is the service's own: it knows the seats, their session and price; the database
+  // adds only the times it gives the claim.
+  const ordered = seats.map((seat) => seat.id);
+  const pending = {
+    id: reservationId,
+    sessionId,
+    userId,
+    status: "PENDING" as const,
+    seatIds: ordered,
+    seats: seats.map(({ id, row, number, label }) => ({ id, row, number, label })),
+    totalPrice: fromCents(totalCents),
+  };
   let created = false;
   try {
-    // Seats locked before the database and no key to record: the claim is one statement, one
-    // round trip. An idempotency key or advisory locks must share its transaction.
-    const result =
-      idempotency === undefined && lease.backend !== "advisory"
-        ? fresh(await claimSeats(deps.db, claim))
-        : await deps.db.transaction(async (tx): Promise<Result<Outcome<ReservationView>>> => {
-            if (idempotency) {
-              const key = await takeIdempotencyKey(tx, idempotency);
-              if (!key.ok) return key;
-              if (key.value) return ok({ view: key.value.storedResponse as ReservationView, replayed: true });
-            }
-            const lost = await enterSeatLease(deps, lease, tx);
-            if (lost.length > 0) return fail({ code: "SEAT_UNAVAILABLE", seatIds: lost });
-            const claimed = await claimSeats(tx, claim);
-            if (claimed.ok && idempotency) await rememberResponse(tx, idempotency, claimed.value);
-            return fresh(claimed);
-          });
-    created = result.ok && !result.value.replayed;
-    return result;
-  } catch (error) {
-    // A concurrent claim committed between our check and our insert: the constraint refused ours.
-    if (sqlState(error) !== EXCLUSION_VIOLATION) throw error;
-    return fail({ code: "SEAT_UNAVAILABLE", seatIds: await takenSeats(deps.db, seatIds) });
+    const claimed = await claimInBatch(
+      deps.db,
+      {
+        reservationId,
+        userId,
+        sessionId,
+        seatIds,
+        totalCents,
+        ttlSeconds: deps.reservationTtlSeconds,
+        transactionLocks: lease.transactionLocks,
+        event: { reservationId, sessionId, userId, seatIds: ordered, totalPrice: pending.totalPrice },
+        idempotency: idempotency && { ...idempotency, answer: { ...pending, sale: null } },
+      },
+      deps.claimBatch,
+    );
+    transactionLocksTried(deps, lease, claimed.outcome === "locked");
+    switch (claimed.outcome) {
+      case "created":
+        created = true;
+        return ok({
+          view: { ...pending, expiresAt: claimed.expiresAt, createdAt: claimed.createdAt, sale: null },
+          replayed: false,
+        });
+      case "replayed":
+        return ok({ view: claimed.stored as ReservationView, replayed: true });
+      case "taken":
+      case "locked":
+        return fail({ code: "SEAT_UNAVAILABLE", seatIds: claimed.seatIds });
+      case "key_in_use":
+        return fail({ code: "IDEMPOTENCY_KEY_IN_USE", key: idempotency?.key ?? "" });
+      case "key_reused":
+        return fail({ code: "IDEMPOTENCY_KEY_REUSED", key: idempotency?.key ?? "" });
+      default:
+        throw new Error(`unexpected claim outcome ${JSON.stringify(claimed)}`);
+    }
   } finally {
     // The lock stays with the new hold (until paid, cancelled or expired); otherwise it goes now.
     if (!created) {
@@ -101,16 +132,4 @@ async function lockAndClaim(
       await lease.release();
     }
   }
-}
-
-function fresh(claimed: Result<ReservationView>): Result<Outcome<ReservationView>> {
-  return claimed.ok ? ok({ view: claimed.value, replayed: false }) : claimed;
-}
-
-async function takenSeats(db: Executor, seatIds: string[]): Promise<string[]> {
-  const rows = await queryRows<{ seat_id: string }>(
-    db,
-    sql`SELECT seat_id FROM reservation_seats WHERE seat_id = ANY(${uuidArray(seatIds)}) AND claim && tstzrange(now(), 'infinity')`,
-  );
-  return rows.length > 0 ? rows.map((row) => row.seat_id) : seatIds;
 }

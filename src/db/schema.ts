@@ -143,7 +143,6 @@ export const outbox = pgTable(
     publishedAt: timestamp("published_at", { withTimezone: true, mode: "date" }),
   },
   (t) => [
-    uniqueIndex("outbox_id_idx").on(t.id),
     index("outbox_unpublished_idx").on(t.seq).where(sql`${t.publishedAt} IS NULL`),
     // The relay's per-reservation order check and the retention pruner.
     index("outbox_pending_aggregate_idx").on(t.aggregateId, t.seq).where(sql`${t.publishedAt} IS NULL`),

@@ -44,7 +44,7 @@ export function openEdgeDatabase(
 
 export type EdgeServices = Pick<
   AppDeps,
-  "reservationTtlSeconds" | "seatLock" | "refusals" | "holdExpiry" | "logger"
+  "reservationTtlSeconds" | "holdMaxSeconds" | "seatLock" | "refusals" | "holdExpiry" | "logger"
 > & {
   healthChecks: HealthCheck[];
   /** One line for the start-up log: what carries locks and expiry here. */
@@ -79,6 +79,7 @@ export function createEdgeServices(config: Config, logger: Logger): EdgeServices
   return {
     logger,
     reservationTtlSeconds: config.reservationTtlSeconds,
+    holdMaxSeconds: config.holdMaxSeconds,
     seatLock,
     refusals: createRefusalMemo({ windowMs: config.seatRefusalCacheMs }),
     holdExpiry,

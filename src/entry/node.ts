@@ -107,6 +107,7 @@ async function start(config: Config, logger: ReturnType<typeof createNodeLogger>
   const app = createApp({
     db: database.db,
     reservationTtlSeconds: config.reservationTtlSeconds,
+    holdMaxSeconds: config.holdMaxSeconds,
     logger,
     ...accessDeps(config, { connectionAddress: nodePeerAddress }),
     healthChecks: [

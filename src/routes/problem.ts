@@ -32,6 +32,7 @@ const STATUS: Record<ProblemCode, ContentfulStatusCode> = {
   RESERVATION_CANCELLED: 409,
   RESERVATION_CONFIRMED: 409,
   RESERVATION_NOT_OWNED: 403,
+  SEAT_NOT_IN_RESERVATION: 404,
   IDEMPOTENCY_KEY_IN_USE: 409,
   IDEMPOTENCY_KEY_REUSED: 422,
   VALIDATION_FAILED: 400,
@@ -61,6 +62,7 @@ const TITLE: Record<ProblemCode, string> = {
   RESERVATION_CANCELLED: "Reservation cancelled",
   RESERVATION_CONFIRMED: "Reservation already paid",
   RESERVATION_NOT_OWNED: "Reservation belongs to another user",
+  SEAT_NOT_IN_RESERVATION: "Seat not in this reservation",
   IDEMPOTENCY_KEY_IN_USE: "Idempotency key in use",
   IDEMPOTENCY_KEY_REUSED: "Idempotency key reused with another request",
   VALIDATION_FAILED: "Invalid request",
@@ -154,6 +156,12 @@ export function bookingProblem(error: BookingError): Problem {
       return problem(error.code, reservationDetail(error.code, error.reservationId), {
         reservationId: error.reservationId,
       });
+    case "SEAT_NOT_IN_RESERVATION":
+      return problem(
+        error.code,
+        `Seat ${error.seatId} is not held by reservation ${error.reservationId}.`,
+        { reservationId: error.reservationId, seatId: error.seatId },
+      );
     case "IDEMPOTENCY_KEY_IN_USE":
       return problem(
         error.code,

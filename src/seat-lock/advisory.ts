@@ -1,49 +1,28 @@
 import { sql } from "drizzle-orm";
 import { type Executor, queryRows } from "../db/database.ts";
 import { uuidArray } from "../db/sql-helpers.ts";
-import type { LockAttempt, SeatClaim, SeatLease, SeatLock } from "./seat-lock.ts";
+import { transactionSeatLock } from "./seat-lock.ts";
 
 /**
- * Takes `pg_try_advisory_xact_lock` on each seat, in ascending seat order, inside the claim
- * transaction; the locks end with it. A try-lock never waits, so two buyers of the same seats in
- * opposite orders cannot deadlock: the second is turned away at once. The walk stops at the first
- * seat it cannot take (answered as the seat someone else holds): a loser that went on would hold
- * the later seats until its rollback, and could turn away the one buyer who holds the first, so
- * that nobody wins. Needs no other service.
+ * PostgreSQL advisory locks: `pg_try_advisory_xact_lock` on each seat, in ascending seat order,
+ * inside the claim transaction; the locks end with it. A try-lock never waits, so two buyers of
+ * the same seats in opposite orders cannot deadlock: the second is turned away at once. The walk
+ * stops at the first seat it cannot take: a loser that went on would hold the later seats until
+ * its rollback, and could turn away the one buyer who holds the first, so that nobody wins. Needs
+ * no other service. The lease only names the seats (`transactionLocks`); the claim statement
+ * takes them (`try_lock_seats` in drizzle/0008, once per hold of a batch).
  */
-async function lockInTransaction(tx: Executor, seatIds: readonly string[]): Promise<string[]> {
-  const rows = await queryRows<{ seat_id: string; locked: boolean }>(
+export const advisorySeatLock = transactionSeatLock;
+
+/**
+ * Takes a lease's try-locks in `tx` with the same database function the claim uses; answers the
+ * seat held by someone else, if any. For callers that drive a lease by hand (the contract suite).
+ */
+export async function tryLockSeats(tx: Executor, seatIds: readonly string[]): Promise<string[]> {
+  if (seatIds.length === 0) return [];
+  const [row] = await queryRows<{ lost: string[] }>(
     tx,
-    sql`
-      WITH RECURSIVE seat AS (
-        SELECT id, row_number() OVER (ORDER BY id) AS ordinal FROM unnest(${uuidArray(seatIds)}) AS s(id)
-      ), walk AS (
-        SELECT id, ordinal, pg_try_advisory_xact_lock(hashtextextended(id::text, 0)) AS locked
-        FROM seat WHERE ordinal = 1
-        UNION ALL
-        SELECT seat.id, seat.ordinal, pg_try_advisory_xact_lock(hashtextextended(seat.id::text, 0))
-        FROM walk JOIN seat ON seat.ordinal = walk.ordinal + 1
-        WHERE walk.locked
-      )
-      SELECT id::text AS seat_id, locked FROM walk`,
+    sql`SELECT try_lock_seats(${uuidArray(seatIds)}) AS lost`,
   );
-  return rows.filter((row) => !row.locked).map((row) => row.seat_id);
+  return row?.lost ?? [];
 }
-
-/** The lease of a claim that takes its seats inside the transaction. */
-export function advisoryLease(seatIds: readonly string[]): SeatLease {
-  return {
-    backend: "advisory",
-    enter: (tx) => lockInTransaction(tx, seatIds),
-    release: async () => {},
-  };
-}
-
-/** Nothing to take before the transaction, nothing to give back after it. */
-export const advisorySeatLock: SeatLock = {
-  keyedBySession: false,
-  async acquire(claim: SeatClaim): Promise<LockAttempt> {
-    return { acquired: true, lease: advisoryLease(claim.seatIds) };
-  },
-  async release() {},
-};

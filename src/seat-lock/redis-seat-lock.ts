@@ -75,7 +75,7 @@ export function createRedisSeatLock(
         acquired: true,
         lease: {
           backend,
-          enter: async () => [],
+          transactionLocks: [],
           // Best effort: a lock we fail to delete ends with its TTL.
           release: () => release(claim).catch(() => undefined),
         },

@@ -1,5 +1,3 @@
-import type { Executor } from "../db/database.ts";
-
 /**
  * The seat-lock port: a contention shield in front of the claim transaction. It decides who may
  * try to claim seats, never who owns them; the exclusion constraint on claims does that. A lock
@@ -23,14 +21,18 @@ export type SeatClaim = {
 
 export type SeatRelease = Omit<SeatClaim, "ttlMs">;
 
-/** A successful acquisition, for the lifetime of one hold attempt. */
+/**
+ * A successful acquisition, for the lifetime of one hold attempt. It says what the claim's
+ * transaction must do for it, and the claim does exactly that without asking which lock it is.
+ */
 export type SeatLease = {
   readonly backend: SeatLockBackend;
   /**
-   * Runs first thing inside the claim transaction and answers the seats another claimant holds
-   * there ([] to go on). Only advisory locks live here; for Redis the lock is already taken.
+   * Seats the claim's transaction must try-lock (advisory locks, which live in the transaction;
+   * the claim fails if one is held elsewhere), in ascending order; none when the lock is
+   * already held outside the database (Redis).
    */
-  enter(tx: Executor): Promise<string[]>;
+  readonly transactionLocks: readonly string[];
   /** Gives the seats back at once: the claim did not commit, or committed nothing new. Never throws. */
   release(): Promise<void>;
 };
@@ -59,3 +61,20 @@ export function seatLockKey(prefix: string, sessionId: string, seatId: string): 
 }
 
 export const DEFAULT_KEY_PREFIX = "seat-lock:";
+
+/** A lease whose seats are taken by try-locks inside the claim's transaction; nothing to release. */
+export function transactionLease(seatIds: readonly string[]): SeatLease {
+  return { backend: "advisory", transactionLocks: seatIds, release: async () => {} };
+}
+
+/**
+ * The lock used when no other is configured: nothing to take before the claim, try-locks on the
+ * seats inside its transaction (PostgreSQL advisory locks), nothing to give back after it.
+ */
+export const transactionSeatLock: SeatLock = {
+  keyedBySession: false,
+  async acquire(claim: SeatClaim): Promise<LockAttempt> {
+    return { acquired: true, lease: transactionLease(claim.seatIds) };
+  },
+  async release() {},
+};

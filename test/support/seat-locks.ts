@@ -1,7 +1,7 @@
 import { Redis } from "ioredis";
 import { describe, it } from "vitest";
 import type { Database, Executor } from "../../src/db/database.ts";
-import { advisorySeatLock } from "../../src/seat-lock/advisory.ts";
+import { advisorySeatLock, tryLockSeats } from "../../src/seat-lock/advisory.ts";
 import type { RedisSeatLock } from "../../src/seat-lock/redis-seat-lock.ts";
 import type { SeatClaim, SeatLock } from "../../src/seat-lock/seat-lock.ts";
 import { createTcpRedisSeatLock } from "../../src/seat-lock/tcp-redis.ts";
@@ -100,15 +100,18 @@ export type HeldAttempt = {
 };
 
 /**
- * One claim attempt driven the way holdSeats drives a lock: acquire, then enter the lease inside a
- * claim transaction (kept open until `end` for advisory locks, which live there).
+ * One claim attempt driven the way holdSeats drives a lock: acquire, then take what the lease
+ * asks of the claim transaction (its try-locks, with the claim's own SQL) inside one, kept open
+ * until `end` for advisory locks, which live there.
  */
 export async function attempt(subject: LockUnderTest, claim: SeatClaim): Promise<HeldAttempt> {
   const result = await subject.lock.acquire(claim);
   if (!result.acquired) return { acquired: false, seatIds: result.seatIds, end: async () => {} };
   const { lease } = result;
   if (!subject.database) {
-    const lost = await lease.enter(untouchable);
+    // A lease held outside the database asks nothing of the claim's transaction.
+    const lost =
+      lease.transactionLocks.length > 0 ? await tryLockSeats(untouchable, lease.transactionLocks) : [];
     return {
       acquired: lost.length === 0,
       seatIds: lost,
@@ -117,7 +120,7 @@ export async function attempt(subject: LockUnderTest, claim: SeatClaim): Promise
       },
     };
   }
-  return inTransaction(subject.database.db, async (tx) => lease.enter(tx));
+  return inTransaction(subject.database.db, async (tx) => tryLockSeats(tx, lease.transactionLocks));
 }
 
 async function inTransaction(db: Database, enter: (tx: Executor) => Promise<string[]>): Promise<HeldAttempt> {
