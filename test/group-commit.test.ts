@@ -1,0 +1,276 @@
+import { sql } from "drizzle-orm";
+import pg from "pg";
+import { afterEach, describe, expect, it } from "vitest";
+import { waitingClaims } from "../src/booking/claim-batch.ts";
+import { queryRows } from "../src/db/database.ts";
+import { call, createSessionVia, hold, type TestApp, useTestApp } from "./support/app.ts";
+import { availableDrivers, type TestDatabase } from "./support/database.ts";
+
+/**
+ * Group commit driven for real on PostgreSQL. Batches are built deterministically: a claim of
+ * another connection, left uncommitted on one seat, makes a batch that wants that seat wait on
+ * the exclusion constraint, and the holds that arrive meanwhile queue for the next batch (one
+ * batch in flight at a time in this suite). Holds of one batch share a transaction, so their
+ * reservations share `created_at` (the transaction's start): the rows show who went together.
+ */
+
+async function until(condition: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    if (await condition()) return;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error(`timed out waiting until ${what}`);
+}
+
+/** An uncommitted claim on `seatId` in a connection of its own; `end()` rolls it back. */
+async function blockSeat(database: TestDatabase, sessionId: string, seatId: string) {
+  const client = new pg.Client({ connectionString: database.url });
+  await client.connect();
+  await client.query("BEGIN");
+  await client.query(
+    `WITH r AS (INSERT INTO reservations (session_id, user_id, total_cents, expires_at)
+       VALUES ($1, 'blocker', 0, now() + interval '1 minute') RETURNING id, expires_at)
+     INSERT INTO reservation_seats (reservation_id, seat_id, session_id, claim)
+     SELECT r.id, $2, $1, tstzrange(now(), r.expires_at) FROM r`,
+    [sessionId, seatId],
+  );
+  return {
+    end: async () => {
+      await client.query("ROLLBACK").catch(() => undefined);
+      await client.end().catch(() => undefined);
+    },
+  };
+}
+
+/** The backend of a claim statement waiting on a lock, once there is one. */
+async function waitingClaimBackend(database: TestDatabase): Promise<number> {
+  let pid: number | undefined;
+  await until(async () => {
+    const rows = await queryRows<{ pid: number }>(
+      database.db,
+      sql`SELECT pid FROM pg_stat_activity WHERE datname = current_database()
+            AND wait_event_type = 'Lock' AND query LIKE '%claim_holds(%' AND pid <> pg_backend_pid()`,
+    );
+    pid = rows[0]?.pid;
+    return pid !== undefined;
+  }, "a claim statement waits on a lock");
+  return pid as number;
+}
+
+type HoldRow = { user_id: string; created_at: string; seats: number };
+
+async function holdRows(database: TestDatabase, sessionId: string): Promise<HoldRow[]> {
+  return queryRows<HoldRow>(
+    database.db,
+    sql`SELECT r.user_id, r.created_at::text AS created_at,
+          (SELECT count(*)::int FROM reservation_seats rs WHERE rs.reservation_id = r.id) AS seats
+        FROM reservations r WHERE r.session_id = ${sessionId}::uuid AND r.user_id <> 'blocker'
+        ORDER BY r.user_id`,
+  );
+}
+
+async function createdEvents(database: TestDatabase, sessionId: string): Promise<string[]> {
+  const rows = await queryRows<{ user_id: string }>(
+    database.db,
+    sql`SELECT payload->>'userId' AS user_id FROM outbox
+        WHERE type = 'reservation.created' AND payload->>'sessionId' = ${sessionId} ORDER BY 1`,
+  );
+  return rows.map((row) => row.user_id);
+}
+
+const onPostgres = availableDrivers().includes("postgres") ? describe : describe.skip;
+
+onPostgres("group commit on PostgreSQL", () => {
+  const suite = useTestApp("postgres", { poolSize: 10, overrides: { claimBatch: { maxInFlight: 1 } } });
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  /** Holds `first` (stuck behind a blocker on its seat), then queues `next` behind it. */
+  async function behindAStuckBatch(app: TestApp, sessionId: string, stuckSeat: string) {
+    const blocker = await blockSeat(suite.database, sessionId, stuckSeat);
+    cleanups.push(blocker.end);
+    const first = hold(app, "first", [stuckSeat]);
+    await waitingClaimBackend(suite.database);
+    return { first, release: blocker.end };
+  }
+
+  it("claims the holds that arrived during a claim together, in one transaction", async () => {
+    const { session, seatIds } = await createSessionVia(suite.app);
+    const { first, release } = await behindAStuckBatch(suite.app, session.id, seatIds[0] as string);
+    const queued = Array.from({ length: 30 }, (_, i) =>
+      hold(suite.app, `buyer-${String(i).padStart(2, "0")}`, [seatIds[1 + i] as string]),
+    );
+    await until(() => waitingClaims(suite.database.db) === 30, "30 holds queue");
+    await release();
+
+    expect((await first).status).toBe(201);
+    const answers = await Promise.all(queued);
+    expect(answers.map((answer) => answer.status)).toEqual(answers.map(() => 201));
+    const rows = await holdRows(suite.database, session.id);
+    expect(rows).toHaveLength(31);
+    const batched = rows.filter((row) => row.user_id.startsWith("buyer-"));
+    expect(new Set(batched.map((row) => row.created_at)).size).toBe(1);
+    expect(batched[0]?.created_at).not.toBe(rows.find((row) => row.user_id === "first")?.created_at);
+    expect(batched.every((row) => row.seats === 1)).toBe(true);
+    expect(await createdEvents(suite.database, session.id)).toEqual(rows.map((row) => row.user_id).sort());
+    // Each answer carries its own hold, built by the service, times from the database.
+    for (const [i, answer] of answers.entries()) {
+      expect(answer.body).toMatchObject({
+        userId: `buyer-${String(i).padStart(2, "0")}`,
+        status: "PENDING",
+        seatIds: [seatIds[1 + i]],
+        totalPrice: 12.5,
+        sale: null,
+      });
+      const shown = await call(suite.app, "GET", `/reservations/${answer.body.id}`);
+      expect(shown.body).toEqual(answer.body);
+    }
+  });
+
+  it("two holds of one batch that want the same seat: exactly one wins; the rest of the batch commits", async () => {
+    const { session, seatIds } = await createSessionVia(suite.app);
+    const [stuck, a, shared, b, alone] = seatIds as [string, string, string, string, string];
+    const { first, release } = await behindAStuckBatch(suite.app, session.id, stuck);
+    const left = hold(suite.app, "left", [a, shared]);
+    const right = hold(suite.app, "right", [shared, b]);
+    const other = hold(suite.app, "other", [alone]);
+    await until(() => waitingClaims(suite.database.db) === 3, "3 holds queue");
+    await release();
+
+    expect((await first).status).toBe(201);
+    const [l, r, o] = await Promise.all([left, right, other]);
+    expect([l.status, r.status].sort()).toEqual([201, 409]);
+    const loser = l.status === 409 ? l : r;
+    expect(loser.body).toMatchObject({ code: "SEAT_UNAVAILABLE", seatIds: [shared] });
+    expect(o.status).toBe(201);
+
+    const rows = await holdRows(suite.database, session.id);
+    const winner = l.status === 201 ? "left" : "right";
+    expect(rows.map((row) => row.user_id)).toEqual(["first", winner, "other"].sort());
+    expect(rows.find((row) => row.user_id === winner)?.seats).toBe(2);
+    expect(rows.find((row) => row.user_id === winner)?.created_at).toBe(
+      rows.find((row) => row.user_id === "other")?.created_at,
+    );
+    const claims = await queryRows<{ n: number }>(
+      suite.database.db,
+      sql`SELECT count(*)::int AS n FROM reservation_seats WHERE seat_id = ${shared}::uuid`,
+    );
+    expect(claims[0]?.n).toBe(1);
+    // The loser left nothing behind: no event, no idempotency key.
+    expect(await createdEvents(suite.database, session.id)).toEqual(["first", winner, "other"].sort());
+  });
+
+  it("a hold whose seat another claimant has try-locked fails alone; its batch commits", async () => {
+    const { session, seatIds } = await createSessionVia(suite.app);
+    const [stuck, locked, free] = seatIds as [string, string, string];
+    const locker = new pg.Client({ connectionString: suite.database.url });
+    await locker.connect();
+    await locker.query("BEGIN");
+    await locker.query("SELECT pg_advisory_xact_lock(hashtextextended($1::uuid::text, 0))", [locked]);
+    cleanups.push(async () => {
+      await locker.query("ROLLBACK").catch(() => undefined);
+      await locker.end();
+    });
+    const { first, release } = await behindAStuckBatch(suite.app, session.id, stuck);
+    const refused = hold(suite.app, "refused", [free, locked]);
+    const fine = hold(suite.app, "fine", [seatIds[3] as string]);
+    await until(() => waitingClaims(suite.database.db) === 2, "2 holds queue");
+    await release();
+
+    expect((await first).status).toBe(201);
+    const [no, yes] = await Promise.all([refused, fine]);
+    expect(no.status).toBe(409);
+    expect(no.body).toMatchObject({ code: "SEAT_UNAVAILABLE", seatIds: [locked] });
+    expect(yes.status).toBe(201);
+    expect((await holdRows(suite.database, session.id)).map((row) => row.user_id)).toEqual(["fine", "first"]);
+    // The refused hold's try-lock on its first seat went with its subtransaction: the seat is free.
+    expect((await hold(suite.app, "next", [free])).status).toBe(201);
+  });
+
+  it("idempotency keys are kept per hold of a batch: a replay and a new key together, the new key twice", async () => {
+    const { session, seatIds } = await createSessionVia(suite.app);
+    const [stuck, s1, s3] = seatIds as [string, string, string];
+    const earlier = await hold(suite.app, "keyed", [s1], { "idempotency-key": "k-1" });
+    expect(earlier.status).toBe(201);
+    const { first, release } = await behindAStuckBatch(suite.app, session.id, stuck);
+    const replay = hold(suite.app, "keyed", [s1], { "idempotency-key": "k-1" });
+    const fresh = hold(suite.app, "keyed", [s3], { "idempotency-key": "k-2" });
+    const twin = hold(suite.app, "keyed", [s3], { "idempotency-key": "k-2" });
+    await until(() => waitingClaims(suite.database.db) === 3, "the keyed holds queue");
+    await release();
+    expect((await first).status).toBe(201);
+
+    const [replayed, made, twinned] = await Promise.all([replay, fresh, twin]);
+    expect(replayed.status).toBe(201);
+    expect(replayed.headers.get("idempotent-replayed")).toBe("true");
+    expect(replayed.body).toEqual(earlier.body);
+    expect(made.status).toBe(201);
+    // The same key twice in one batch: the second is told the key is in use, never a second hold.
+    expect(twinned.status).toBe(409);
+    expect(twinned.body.code).toBe("IDEMPOTENCY_KEY_IN_USE");
+    const again = await hold(suite.app, "keyed", [s3], { "idempotency-key": "k-2" });
+    expect(again.headers.get("idempotent-replayed")).toBe("true");
+    expect(again.body).toEqual(made.body);
+    expect((await holdRows(suite.database, session.id)).map((row) => row.user_id)).toEqual([
+      "first",
+      "keyed",
+      "keyed",
+    ]);
+  });
+
+  it("a batch whose connection dies answers every hold of it 503, writes none, and the next batch works", async () => {
+    const { session, seatIds } = await createSessionVia(suite.app);
+    const [stuck, dying, ...rest] = seatIds as string[];
+    const second = await blockSeat(suite.database, session.id, dying as string);
+    cleanups.push(second.end);
+    const { first, release } = await behindAStuckBatch(suite.app, session.id, stuck as string);
+    const lead = hold(suite.app, "doomed-0", [dying as string]);
+    await until(() => waitingClaims(suite.database.db) === 1, "the lead hold queues");
+    const doomed = [
+      lead,
+      ...Array.from({ length: 9 }, (_, i) => hold(suite.app, `doomed-${i + 1}`, [rest[i] as string])),
+    ];
+    await until(() => waitingClaims(suite.database.db) === 10, "10 holds queue");
+    await release();
+    expect((await first).status).toBe(201);
+    // The batch of ten now waits on the second blocker: its connection is cut there.
+    const pid = await waitingClaimBackend(suite.database);
+    await queryRows(suite.database.db, sql`SELECT pg_terminate_backend(${pid}::int)`);
+
+    const answers = await Promise.all(doomed);
+    expect(answers.map((answer) => answer.status)).toEqual(answers.map(() => 503));
+    expect(answers.every((answer) => answer.body.code === "SERVICE_UNAVAILABLE")).toBe(true);
+    await second.end();
+    expect((await holdRows(suite.database, session.id)).map((row) => row.user_id)).toEqual(["first"]);
+    expect(await createdEvents(suite.database, session.id)).toEqual(["first"]);
+
+    const retried = await Promise.all(
+      [dying, ...rest.slice(0, 9)].map((seat, i) => hold(suite.app, `retry-${i}`, [seat as string])),
+    );
+    expect(retried.map((answer) => answer.status)).toEqual(retried.map(() => 201));
+  });
+});
+
+describe.each(availableDrivers())("group commit on %s, as configured by default", (driver) => {
+  const suite = useTestApp(driver);
+
+  it("many concurrent holds, some contending: every seat claimed once, every 201 in the rows", async () => {
+    const { session, seatIds } = await createSessionVia(suite.app);
+    const answers = await Promise.all(
+      Array.from({ length: 60 }, (_, i) => hold(suite.app, `crowd-${i}`, [seatIds[i % 30] as string])),
+    );
+    const won = answers.filter((answer) => answer.status === 201);
+    expect(won).toHaveLength(30);
+    expect(answers.filter((answer) => answer.status === 409)).toHaveLength(30);
+    const rows = await holdRows(suite.database, session.id);
+    expect(rows.map((row) => row.user_id).sort()).toEqual(won.map((answer) => answer.body.userId).sort());
+    const seats = await queryRows<{ n: number; distinct: number }>(
+      suite.database.db,
+      sql`SELECT count(*)::int AS n, count(DISTINCT seat_id)::int AS distinct FROM reservation_seats
+          WHERE session_id = ${session.id}::uuid`,
+    );
+    expect(seats[0]).toEqual({ n: 30, distinct: 30 });
+  });
+});
