@@ -32,6 +32,11 @@ export type MetricsExporter = {
 export type AppDeps = BookingDeps & {
   logger: Logger;
   healthChecks?: HealthCheck[];
+  /**
+   * True where this process relays the outbox (Node with AMQP_URL); elsewhere `/health`'s outbox
+   * entry looks for another relay (the sidecar) and names the missing one.
+   */
+  relayInProcess?: boolean;
   metrics?: MetricsExporter;
   /**
    * Runs the rest of a request inside a logging scope (Node: AsyncLocalStorage), so lines that

@@ -1,15 +1,21 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { sql } from "drizzle-orm";
 import { Redis } from "ioredis";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createNodePostgresDatabase } from "../src/db/node-postgres.ts";
 import { memoryCheck } from "../src/entry/node-health.ts";
 import type { HealthCheck } from "../src/ports.ts";
 import { call, createTestApp } from "./support/app.ts";
-import { createScratchDatabase, dropScratchDatabase, openTestDatabase } from "./support/database.ts";
+import {
+  createScratchDatabase,
+  dropScratchDatabase,
+  openTestDatabase,
+  type TestDatabase,
+} from "./support/database.ts";
 import { freePort } from "./support/server-process.ts";
 import { serviceUrl } from "./support/services.ts";
 
-const NAMED = ["database", "redis", "rabbitmq", "memory"];
+const NAMED = ["database", "outbox", "redis", "rabbitmq", "memory"];
 
 describe("/health on a healthy instance", () => {
   it("names every dependency with status and latency, and answers live and ready", async () => {
@@ -24,6 +30,7 @@ describe("/health on a healthy instance", () => {
       expect(health.body.checks.database).toMatchObject({ status: "ok", required: true });
       expect(health.body.checks.database.latencyMs).toEqual(expect.any(Number));
       expect(health.body.checks.memory).toMatchObject({ status: "ok", required: false });
+      expect(health.body.checks.outbox).toMatchObject({ status: "ok", required: false });
       // Not configured on this instance: named, never counted against it.
       expect(health.body.checks.redis).toMatchObject({ status: "disabled", detail: "not configured" });
       expect(health.body.checks.rabbitmq).toMatchObject({ status: "disabled", detail: "not configured" });
@@ -37,6 +44,61 @@ describe("/health on a healthy instance", () => {
   it("memory turns degraded, never down, past its threshold, naming what is full", async () => {
     expect(await memoryCheck().check()).toBe("ok");
     expect(await memoryCheck(1e-6).check()).toEqual({ degraded: expect.stringMatching(/JS heap \d+ MB/) });
+  });
+});
+
+describe("/health reports the outbox on every instance, with or without a relay", () => {
+  let database: TestDatabase;
+  beforeEach(async () => {
+    database = await openTestDatabase("pglite");
+  });
+  afterEach(() => database.close());
+
+  /** Events written `agoSeconds` ago, published `publishedAgoSeconds` ago when given: real outbox rows. */
+  const writeEvents = (count: number, agoSeconds: number, publishedAgoSeconds?: number) =>
+    database.db.execute(sql`
+      INSERT INTO outbox (type, aggregate_id, payload, occurred_at, published_at)
+      SELECT 'reservation.created', gen_random_uuid(), '{}'::jsonb,
+        now() - make_interval(secs => ${agoSeconds}),
+        ${publishedAgoSeconds === undefined ? null : sql`now() - make_interval(secs => ${publishedAgoSeconds})`}
+      FROM generate_series(1, ${count})`);
+
+  it("is ok while events wait less than 60 s, even with no relay anywhere", async () => {
+    await writeEvents(3, 10);
+    const health = await call(createTestApp(database.db), "GET", "/health");
+    expect(health.body.status).toBe("ok");
+    expect(health.body.checks.outbox).toMatchObject({ status: "ok", required: false });
+  });
+
+  it("turns degraded past 60 s and says no relay is configured when nothing publishes", async () => {
+    await writeEvents(31, 122);
+    await writeEvents(5, 3_600, 3_500);
+    const health = await call(createTestApp(database.db), "GET", "/health");
+    expect(health.status).toBe(200);
+    expect(health.body.status).toBe("degraded");
+    expect(health.body.checks.outbox).toMatchObject({ status: "degraded", required: false });
+    expect(health.body.checks.outbox.detail).toMatch(
+      /^31 events pending, oldest 12\d s old: no relay configured \(set AMQP_URL, or run the sidecar/,
+    );
+  });
+
+  it("says a relay is behind when another process (a sidecar) published since", async () => {
+    await writeEvents(2, 90);
+    await writeEvents(1, 120, 5);
+    const health = await call(createTestApp(database.db), "GET", "/health");
+    expect(health.body.status).toBe("degraded");
+    expect(health.body.checks.outbox.detail).toMatch(
+      /^2 events pending, oldest 9\d s old: a relay published \d s ago and is behind/,
+    );
+  });
+
+  it("points at the broker when this process runs the relay", async () => {
+    await writeEvents(1, 75);
+    const app = createTestApp(database.db, { relayInProcess: true });
+    const health = await call(app, "GET", "/health");
+    expect(health.body.checks.outbox.detail).toMatch(
+      /^1 events pending, oldest 7\d s old: the relay cannot keep up or cannot publish \(see rabbitmq\)/,
+    );
   });
 });
 

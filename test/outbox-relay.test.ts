@@ -10,7 +10,7 @@ import {
 } from "../src/events/outbox-queries.ts";
 import type { OutgoingEvent } from "../src/events/publisher.ts";
 import { relayBatch, startRelay } from "../src/events/relay.ts";
-import { relayHealthChecks } from "../src/events/relay-health.ts";
+import { outboxHealthCheck, rabbitmqHealthCheck } from "../src/events/relay-health.ts";
 import { keepReservationOrder } from "../src/events/relay-order.ts";
 import { createSessionVia, createTestApp, hold } from "./support/app.ts";
 import { availableDrivers, openTestDatabase, type TestDatabase } from "./support/database.ts";
@@ -162,7 +162,8 @@ describe.each(availableDrivers())("outbox relay core on %s", (driver) => {
       backoff: { initialMs: 20, maxMs: 200 },
       onError: (_error, retry) => failures.push(retry.delayMs),
     });
-    const [rabbitmq, outbox] = relayHealthChecks(database.db, relay, { maxLagSeconds: 0 });
+    const rabbitmq = rabbitmqHealthCheck(relay);
+    const outbox = outboxHealthCheck(database.db, { relayInProcess: true, maxLagSeconds: 0 });
     try {
       await appendNumberedEvents(database.db, A, 5);
       await new Promise((resolve) => setTimeout(resolve, 1_200));
@@ -171,15 +172,15 @@ describe.each(availableDrivers())("outbox relay core on %s", (driver) => {
       expect(failures.length).toBeLessThan(20);
       expect(Math.max(...failures)).toBeLessThanOrEqual(200);
       expect(broker.confirmed).toHaveLength(0);
-      await expect(rabbitmq?.check()).rejects.toThrow(/unreachable: connect ECONNREFUSED/);
-      expect(await outbox?.check()).toEqual({ degraded: expect.stringMatching(/^5 events pending/) });
+      await expect(rabbitmq.check()).rejects.toThrow(/unreachable: connect ECONNREFUSED/);
+      expect(await outbox.check()).toEqual({ degraded: expect.stringMatching(/^5 events pending/) });
 
       down = false;
       await waitFor(() => broker.confirmed.length === 5, 5_000, "catch-up");
       expect(broker.confirmed.map((event) => eventNumber(event.envelope))).toEqual([0, 1, 2, 3, 4]);
       await waitFor(() => relay.status().consecutiveFailures === 0, 5_000, "healthy status");
-      expect(await rabbitmq?.check()).toBe("ok");
-      expect(await outbox?.check()).toBe("ok");
+      expect(await rabbitmq.check()).toBe("ok");
+      expect(await outbox.check()).toBe("ok");
     } finally {
       await relay.stop();
     }

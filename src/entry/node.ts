@@ -115,6 +115,7 @@ async function start(config: Config, logger: ReturnType<typeof createNodeLogger>
       ...(relay?.healthChecks ?? []),
       ...(seatLocks.healthCheck ? [seatLocks.healthCheck] : []),
     ],
+    relayInProcess: relay !== undefined,
     metrics,
     telemetry: metrics.telemetry,
     runInRequestScope,

@@ -91,3 +91,13 @@ export async function readOutboxBacklog(db: Executor): Promise<OutboxBacklog> {
   );
   return { pending: Number(row?.pending ?? 0), lagSeconds: Math.max(0, Number(row?.lag_seconds ?? 0)) };
 }
+
+/** Seconds since any relay last marked an event published; undefined when none is kept. */
+export async function secondsSinceLastPublish(db: Executor): Promise<number | undefined> {
+  const [row] = await queryRows<{ seconds: number | string | null }>(
+    db,
+    sql`SELECT extract(epoch FROM now() - max(published_at))::float8 AS seconds
+        FROM outbox WHERE published_at IS NOT NULL`,
+  );
+  return row?.seconds == null ? undefined : Math.max(0, Number(row.seconds));
+}

@@ -3,7 +3,7 @@ import type { HealthCheck, Logger } from "../ports.ts";
 import { createAmqpPublisher } from "./amqp-publisher.ts";
 import { listenForOutboxEvents } from "./outbox-listener-node.ts";
 import { type Relay, type RelayOptions, startRelay } from "./relay.ts";
-import { relayHealthChecks } from "./relay-health.ts";
+import { rabbitmqHealthCheck } from "./relay-health.ts";
 
 export type NodeRelayOptions = {
   db: Database;
@@ -19,6 +19,7 @@ export type NodeRelayOptions = {
 
 export type NodeRelay = {
   relay: Relay;
+  /** The `rabbitmq` entry of /health; the `outbox` entry is the app's own, on every runtime. */
   healthChecks: HealthCheck[];
   stop: () => Promise<void>;
 };
@@ -58,7 +59,7 @@ export function startNodeRelay(options: NodeRelayOptions): NodeRelay {
     : undefined;
   return {
     relay,
-    healthChecks: relayHealthChecks(options.db, relay),
+    healthChecks: [rabbitmqHealthCheck(relay)],
     stop: async () => {
       await listener?.stop();
       await relay.stop();

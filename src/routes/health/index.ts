@@ -1,13 +1,14 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { sql } from "drizzle-orm";
 import { withDeadline } from "../../deadline.ts";
+import { outboxHealthCheck } from "../../events/relay-health.ts";
 import type { AppDeps, HealthCheck } from "../../ports.ts";
 import { createRouter } from "../router.ts";
 import { json } from "../schemas.ts";
 
 const CHECK_TIMEOUT_MS = 2_000;
 /** Always named in the report; one without a check (not configured on this instance) reads `disabled`. */
-const DEPENDENCIES = ["database", "redis", "rabbitmq", "memory"] as const;
+const DEPENDENCIES = ["database", "outbox", "redis", "rabbitmq", "memory"] as const;
 
 const CheckResult = z.object({
   status: z.enum(["ok", "degraded", "down", "disabled"]),
@@ -84,6 +85,7 @@ export function healthRoutes(deps: AppDeps) {
         return "ok";
       },
     },
+    outboxHealthCheck(deps.db, { relayInProcess: deps.relayInProcess ?? false }),
     ...(deps.healthChecks ?? []),
   ];
 
