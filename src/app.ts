@@ -5,7 +5,6 @@ import { requestId } from "hono/request-id";
 import { isInputRejected, isUnavailable } from "./db/errors.ts";
 import type { AppDeps } from "./ports.ts";
 import { provideAccess } from "./routes/access.ts";
-import { adminRoutes } from "./routes/admin/index.ts";
 import { limitBodySize } from "./routes/body-size.ts";
 import { healthRoutes } from "./routes/health/index.ts";
 import { internalRoutes } from "./routes/internal/index.ts";
@@ -36,7 +35,6 @@ export function createApp(deps: AppDeps) {
   app.route("/", healthRoutes(deps));
   app.route("/", metricsRoutes(deps));
   app.route("/", internalRoutes(deps));
-  app.route("/", adminRoutes(deps));
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
     type: "http",
@@ -45,6 +43,11 @@ export function createApp(deps: AppDeps) {
     description: deps.auth
       ? "A JWT whose `sub` is the buyer; organisers carry the `organizer` role."
       : "Auth is not configured on this instance (open mode): no token is needed.",
+  });
+  app.openAPIRegistry.registerComponent("securitySchemes", "metricsToken", {
+    type: "http",
+    scheme: "bearer",
+    description: "METRICS_TOKEN, when the instance sets one.",
   });
   app.doc31("/openapi.json", {
     openapi: "3.1.0",

@@ -6,8 +6,12 @@ declare const Bun: {
   serve(options: {
     port: number;
     hostname: string;
-    fetch: (request: Request) => Response | Promise<Response>;
-  }): { stop(closeActiveConnections?: boolean): Promise<void> | void };
+    fetch: (request: Request, server: BunServer) => Response | Promise<Response>;
+  }): BunServer;
+};
+type BunServer = {
+  stop(closeActiveConnections?: boolean): Promise<void> | void;
+  requestIP(request: Request): { address: string } | null;
 };
 
 // bun src/entry/bun.ts (npm run start:bun)
@@ -15,7 +19,11 @@ await runEdgeServer({
   name: "bun",
   env: { ...Bun.env },
   serve: (fetch, port) => {
-    const server = Bun.serve({ port, hostname: "0.0.0.0", fetch });
+    const server = Bun.serve({
+      port,
+      hostname: "0.0.0.0",
+      fetch: (request, bun) => fetch(request, { remoteAddress: bun.requestIP(request)?.address }),
+    });
     return { stop: async () => await server.stop() };
   },
   onShutdownSignal: (handler) => {

@@ -5,7 +5,7 @@ declare const Deno: {
   env: { toObject(): Record<string, string> };
   serve(
     options: { port: number; hostname: string; onListen?: () => void },
-    handler: (request: Request) => Response | Promise<Response>,
+    handler: (request: Request, info: { remoteAddr: { hostname?: string } }) => Response | Promise<Response>,
   ): { shutdown(): Promise<void> };
   addSignalListener(signal: "SIGINT" | "SIGTERM", handler: () => void): void;
   exit(code: number): never;
@@ -16,7 +16,9 @@ await runEdgeServer({
   name: "deno",
   env: Deno.env.toObject(),
   serve: (fetch, port) => {
-    const server = Deno.serve({ port, hostname: "0.0.0.0", onListen: () => {} }, fetch);
+    const server = Deno.serve({ port, hostname: "0.0.0.0", onListen: () => {} }, (request, info) =>
+      fetch(request, { remoteAddress: info.remoteAddr.hostname }),
+    );
     return { stop: () => server.shutdown() };
   },
   onShutdownSignal: (handler) => {

@@ -1,6 +1,6 @@
 import { createApp } from "../app.ts";
-import { type Config, ConfigError, parseEnv } from "../env.ts";
 import { tickingHints } from "../booking/seat-watch.ts";
+import { type Config, ConfigError, parseEnv } from "../env.ts";
 import { startSweeper } from "../expiry/sweeper.ts";
 import { createConsoleLogger } from "./console-logger.ts";
 import { createEdgeServices, type EdgeDatabase, edgeDeps, openEdgeDatabase } from "./edge.ts";
@@ -9,7 +9,11 @@ import { createEdgeServices, type EdgeDatabase, edgeDeps, openEdgeDatabase } fro
 export type ServerRuntime = {
   name: string;
   env: Record<string, string | undefined>;
-  serve(fetch: (request: Request) => Response | Promise<Response>, port: number): { stop(): Promise<void> };
+  /** `peer.remoteAddress`: the connection's client address, for rate limits of callers without a token. */
+  serve(
+    fetch: (request: Request, peer: { remoteAddress?: string }) => Response | Promise<Response>,
+    port: number,
+  ): { stop(): Promise<void> };
   onShutdownSignal(handler: (signal: string) => void): void;
   exit(code: number): never;
 };
@@ -31,7 +35,11 @@ export async function runEdgeServer(runtime: ServerRuntime): Promise<void> {
     return runtime.exit(1);
   }
   const logger = createConsoleLogger(config.logLevel);
-  const services = createEdgeServices(config, logger);
+  const services = createEdgeServices(
+    config,
+    logger,
+    (_request, peer) => (peer as { remoteAddress?: string } | undefined)?.remoteAddress,
+  );
   // No LISTEN connection here: live seat maps read the watched sessions again every second.
   const app = createApp({ ...edgeDeps(services, database.db), seatChangeHints: tickingHints(1_000) });
   const sweeper = startSweeper({
@@ -43,7 +51,7 @@ export async function runEdgeServer(runtime: ServerRuntime): Promise<void> {
       if (expired > 0) logger.info({ expired }, "expired overdue holds");
     },
   });
-  const server = runtime.serve(app.fetch, config.port);
+  const server = runtime.serve((request, peer) => app.fetch(request, peer), config.port);
   logger.info(
     { runtime: runtime.name, port: config.port, database: database.driver, ...services.description },
     `listening on http://localhost:${config.port}`,

@@ -1,9 +1,11 @@
 import type { AppDeps } from "../app.ts";
+import { type AccessDeps, accessDeps } from "../auth/access-deps.ts";
+import { createUpstashRateLimiter } from "../auth/rate-limit-upstash.ts";
 import { createRefusalMemo } from "../booking/refusals.ts";
 import type { Database } from "../db/database.ts";
 import { createNeonDatabase } from "../db/neon-serverless.ts";
 import { createNodePostgresDatabase } from "../db/node-postgres.ts";
-import { type Config, edgeDatabaseUrl } from "../env.ts";
+import { type Config, edgeDatabaseUrl, OPEN_MODE_WARNING } from "../env.ts";
 import { qstashHoldExpiry } from "../expiry/qstash.ts";
 import type { HealthCheck, Logger } from "../ports.ts";
 import { advisorySeatLock } from "../seat-lock/advisory.ts";
@@ -45,13 +47,22 @@ export function openEdgeDatabase(
 export type EdgeServices = Pick<
   AppDeps,
   "reservationTtlSeconds" | "holdMaxSeconds" | "seatLock" | "refusals" | "holdExpiry" | "logger"
-> & {
-  healthChecks: HealthCheck[];
-  /** One line for the start-up log: what carries locks and expiry here. */
-  description: { seatLocks: string; expiry: string };
-};
+> &
+  AccessDeps & {
+    healthChecks: HealthCheck[];
+    /** One line for the start-up log: what carries locks and expiry here. */
+    description: { seatLocks: string; expiry: string };
+  };
 
-export function createEdgeServices(config: Config, logger: Logger): EdgeServices {
+/**
+ * `connectionAddress`: the caller's address as the runtime knows it (Workers: Cloudflare's
+ * `CF-Connecting-IP`; Deno and Bun: the socket's peer), for rate limits of callers without a token.
+ */
+export function createEdgeServices(
+  config: Config,
+  logger: Logger,
+  connectionAddress?: (request: Request, env: unknown) => string | undefined,
+): EdgeServices {
   let seatLock: SeatLock | undefined;
   const healthChecks: HealthCheck[] = [];
   if (config.upstash) {
@@ -76,7 +87,23 @@ export function createEdgeServices(config: Config, logger: Logger): EdgeServices
         onError: (error, action) => logger.warn({ err: error, action }, "QStash expiry callback call failed"),
       })
     : undefined;
+  if (!config.auth) logger.warn({}, OPEN_MODE_WARNING);
   return {
+    ...accessDeps(config, {
+      connectionAddress,
+      // Shared through Upstash when configured; each isolate or process counts alone otherwise.
+      sharedLimiter: config.upstash
+        ? (rules) =>
+            createUpstashRateLimiter(config.upstash as { url: string; token: string }, rules, {
+              timeoutMs: config.seatLock.timeoutMs,
+              onFallback: (error) =>
+                logger.warn(
+                  { err: String(error) },
+                  "rate limits: Upstash failed; counting in this instance's memory",
+                ),
+            })
+        : undefined,
+    }),
     logger,
     reservationTtlSeconds: config.reservationTtlSeconds,
     holdMaxSeconds: config.holdMaxSeconds,

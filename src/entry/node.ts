@@ -2,6 +2,7 @@ import { mkdirSync } from "node:fs";
 import { createAdaptorServer } from "@hono/node-server";
 import { createApp } from "../app.ts";
 import { accessDeps } from "../auth/access-deps.ts";
+import type { RateLimiter, RateRules } from "../auth/rate-limit.ts";
 import { createRefusalMemo } from "../booking/refusals.ts";
 import type { Database } from "../db/database.ts";
 import {
@@ -104,12 +105,13 @@ async function start(config: Config, logger: ReturnType<typeof createNodeLogger>
       })
     : undefined;
   const seatLocks = await createNodeSeatLock(config, { telemetry: metrics.telemetry, logger });
+  const rateLimits = await nodeRateLimiter(config, logger);
   const app = createApp({
     db: database.db,
     reservationTtlSeconds: config.reservationTtlSeconds,
     holdMaxSeconds: config.holdMaxSeconds,
     logger,
-    ...accessDeps(config, { connectionAddress: nodePeerAddress }),
+    ...accessDeps(config, { connectionAddress: nodePeerAddress, sharedLimiter: rateLimits.limiter }),
     healthChecks: [
       memoryCheck(),
       ...(relay?.healthChecks ?? []),
@@ -177,6 +179,33 @@ async function start(config: Config, logger: ReturnType<typeof createNodeLogger>
   };
   process.once("SIGINT", () => void shutdown("SIGINT"));
   process.once("SIGTERM", () => void shutdown("SIGTERM"));
+}
+
+/**
+ * Rate limits shared with the other instances: on the TCP Redis of REDIS_URL, else on Upstash;
+ * neither (or limits off), each instance counts in memory.
+ */
+async function nodeRateLimiter(
+  config: Config,
+  logger: ReturnType<typeof createNodeLogger>,
+): Promise<{ limiter?: (rules: RateRules) => RateLimiter; close: () => Promise<void> }> {
+  const onFallback = (error: unknown) =>
+    logger.warn({ err: error }, "rate limits: Redis did not answer; counting in this instance's memory");
+  const timeoutMs = config.seatLock.timeoutMs;
+  if (config.rateLimits && config.redisUrl) {
+    const { createTcpRateLimiter } = await import("../auth/rate-limit-tcp.ts");
+    const limiter = createTcpRateLimiter(config.redisUrl, config.rateLimits, { timeoutMs, onFallback });
+    return { limiter: () => limiter, close: () => limiter.close() };
+  }
+  if (config.rateLimits && config.upstash) {
+    const upstash = config.upstash;
+    const { createUpstashRateLimiter } = await import("../auth/rate-limit-upstash.ts");
+    return {
+      limiter: (rules) => createUpstashRateLimiter(upstash, rules, { timeoutMs, onFallback }),
+      close: async () => {},
+    };
+  }
+  return { close: async () => {} };
 }
 
 /** The peer of a request as @hono/node-server hands it over (its `env` is `{ incoming, outgoing }`). */

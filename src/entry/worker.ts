@@ -23,7 +23,11 @@ function setUp(env: WorkerEnv): { config: Config; services: EdgeServices } {
     Object.entries(env).filter((entry): entry is [string, string] => typeof entry[1] === "string"),
   );
   const config = parseEnv(variables);
-  const services = createEdgeServices(config, createConsoleLogger(config.logLevel));
+  const services = createEdgeServices(
+    config,
+    createConsoleLogger(config.logLevel),
+    (request) => request.headers.get("cf-connecting-ip") ?? undefined,
+  );
   isolate = { env, config, services };
   return isolate;
 }

@@ -18,7 +18,13 @@ const CheckResult = z.object({
 });
 
 const Health = z
-  .object({ status: z.enum(["ok", "degraded", "down"]), checks: z.record(z.string(), CheckResult) })
+  .object({
+    status: z.enum(["ok", "degraded", "down"]),
+    checks: z.record(z.string(), CheckResult),
+    auth: z
+      .enum(["enabled", "disabled"])
+      .openapi({ description: "`disabled`: open mode, for local use only" }),
+  })
   .openapi("Health");
 
 const health = createRoute({
@@ -89,6 +95,7 @@ export function healthRoutes(deps: AppDeps) {
     ...(deps.healthChecks ?? []),
   ];
 
+  const auth = deps.auth ? ("enabled" as const) : ("disabled" as const);
   const disabled: CheckResult = {
     status: "disabled",
     required: false,
@@ -108,7 +115,7 @@ export function healthRoutes(deps: AppDeps) {
     const down = results.some((result) => result.required && result.status === "down");
     const degraded = results.some((result) => result.status !== "ok");
     const status = down ? ("down" as const) : degraded ? ("degraded" as const) : ("ok" as const);
-    return { status, checks: byName };
+    return { status, checks: byName, auth };
   }
 
   const noStore = { "cache-control": "no-store" };

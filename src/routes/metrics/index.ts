@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { AppDeps } from "../../ports.ts";
-import { ApiError } from "../problem.ts";
+import { ApiError, problemResponse } from "../problem.ts";
 import { createRouter } from "../router.ts";
 import { Problem } from "../schemas.ts";
 
@@ -9,10 +9,16 @@ const metrics = createRoute({
   path: "/metrics",
   tags: ["health"],
   summary: "Prometheus metrics of this instance (Node); 501 where the runtime collects none",
+  description: "When METRICS_TOKEN is set, only `Authorization: Bearer <METRICS_TOKEN>` is answered.",
+  security: [{ metricsToken: [] }],
   responses: {
     200: {
       description: "Prometheus text exposition format",
       content: { "text/plain": { schema: z.string() } },
+    },
+    401: {
+      description: "METRICS_TOKEN is set and the request does not carry it",
+      content: { "application/problem+json": { schema: Problem } },
     },
     501: {
       description: "This runtime collects no metrics",
@@ -22,7 +28,18 @@ const metrics = createRoute({
 });
 
 export function metricsRoutes(deps: AppDeps) {
+  const expected = deps.metricsToken === undefined ? undefined : `Bearer ${deps.metricsToken}`;
   return createRouter().openapi(metrics, async (c) => {
+    if (expected !== undefined && !sameText(c.req.header("authorization") ?? "", expected)) {
+      return problemResponse(
+        c,
+        new ApiError("UNAUTHENTICATED", "GET /metrics needs the metrics token as a bearer token."),
+        {
+          "www-authenticate": 'Bearer realm="metrics"',
+          "cache-control": "no-store",
+        },
+      ) as never;
+    }
     if (!deps.metrics) {
       throw new ApiError(
         "METRICS_NOT_COLLECTED",
@@ -32,4 +49,13 @@ export function metricsRoutes(deps: AppDeps) {
     const { contentType, body } = await deps.metrics.render();
     return c.text(body, 200, { "Content-Type": contentType, "Cache-Control": "no-store" });
   });
+}
+
+/** Compares in time independent of where the texts differ, so the token cannot be guessed byte by byte. */
+function sameText(given: string, expected: string): boolean {
+  const a = new TextEncoder().encode(given);
+  const b = new TextEncoder().encode(expected);
+  let difference = a.length ^ b.length;
+  for (let index = 0; index < b.length; index++) difference |= (a[index] ?? 0) ^ (b[index] as number);
+  return difference === 0;
 }
