@@ -5,6 +5,7 @@ import { requestId } from "hono/request-id";
 import { isInputRejected, isUnavailable } from "./db/errors.ts";
 import type { AppDeps } from "./ports.ts";
 import { provideAccess } from "./routes/access.ts";
+import { adminRoutes } from "./routes/admin/index.ts";
 import { limitBodySize } from "./routes/body-size.ts";
 import { healthRoutes } from "./routes/health/index.ts";
 import { internalRoutes } from "./routes/internal/index.ts";
@@ -35,6 +36,7 @@ export function createApp(deps: AppDeps) {
   app.route("/", healthRoutes(deps));
   app.route("/", metricsRoutes(deps));
   app.route("/", internalRoutes(deps));
+  app.route("/", adminRoutes(deps));
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
     type: "http",
