@@ -10,6 +10,8 @@ import type { Telemetry } from "./telemetry.ts";
 export type BookingDeps = {
   db: Database;
   reservationTtlSeconds: number;
+  /** An extended hold ends at most this long after its creation (600 s when absent). */
+  holdMaxSeconds?: number;
   /** Counters for /metrics; the no-op when absent. */
   telemetry?: Telemetry;
   /** Redis seat locks taken before the claim transaction; advisory locks inside it when absent. */

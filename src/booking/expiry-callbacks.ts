@@ -36,3 +36,38 @@ export async function withdrawHoldExpiry(deps: BookingDeps, reservationId: strin
     callbacks.onError(error, "cancel");
   }
 }
+
+/**
+ * An extended hold's callback: a new one at the new end (with its own deduplication id, or QStash
+ * would drop it as a repeat of the first), recorded in place of the old one, which is then
+ * withdrawn. An old one that still arrives finds the hold not due (409) and does nothing; the
+ * sweeper remains the backstop either way.
+ */
+export async function rescheduleHoldExpiry(
+  deps: BookingDeps,
+  hold: { reservationId: string; expiresAt: string },
+): Promise<void> {
+  const callbacks = deps.holdExpiry;
+  if (!callbacks) return;
+  const { reservationId } = hold;
+  const endsAt = Date.parse(hold.expiresAt);
+  try {
+    const [row] = await deps.db
+      .select({ messageId: reservations.expiryMessageId })
+      .from(reservations)
+      .where(eq(reservations.id, reservationId));
+    const messageId = await callbacks.schedule({
+      reservationId,
+      delaySeconds: Math.max(0, Math.ceil((endsAt - Date.now()) / 1000)),
+      deduplicationId: `${reservationId}-${endsAt}`,
+    });
+    if (!messageId) return;
+    await deps.db
+      .update(reservations)
+      .set({ expiryMessageId: messageId })
+      .where(and(eq(reservations.id, reservationId), eq(reservations.status, "PENDING")));
+    if (row?.messageId && row.messageId !== messageId) await callbacks.cancel(row.messageId);
+  } catch (error) {
+    callbacks.onError(error, "record");
+  }
+}

@@ -4,8 +4,16 @@
  * the sweeper (Node, Deno, Bun) or the Cron Trigger (Workers) expires whatever a callback missed.
  */
 export type HoldExpiryCallbacks = {
-  /** Asks for the hold's callback after `delaySeconds`; answers the message id, or undefined on failure. */
-  schedule(hold: { reservationId: string; delaySeconds: number }): Promise<string | undefined>;
+  /**
+   * Asks for the hold's callback after `delaySeconds`; answers the message id, or undefined on
+   * failure. `deduplicationId` (the reservation id when absent) makes a re-sent request harmless;
+   * an extended hold's new callback needs one of its own.
+   */
+  schedule(hold: {
+    reservationId: string;
+    delaySeconds: number;
+    deduplicationId?: string;
+  }): Promise<string | undefined>;
   /** Withdraws a scheduled callback (best effort: a callback that still arrives finds the hold settled). */
   cancel(messageId: string): Promise<void>;
   /** True only for a genuine callback: signed by the callback service for exactly this URL and body. */

@@ -38,14 +38,14 @@ export function qstashHoldExpiry(config: QStashConfig, options: Options): HoldEx
   return {
     callbackUrl,
     onError: options.onError,
-    async schedule({ reservationId, delaySeconds }) {
+    async schedule({ reservationId, delaySeconds, deduplicationId }) {
       try {
         const published = await withDeadline(
           client.publishJSON({
             url: callbackUrl(reservationId),
             body: { reservationId },
             delay: Math.max(0, Math.ceil(delaySeconds)),
-            deduplicationId: reservationId,
+            deduplicationId: deduplicationId ?? reservationId,
           }),
           timeoutMs,
           "QStash did not answer",

@@ -4,6 +4,7 @@ import { cancelReservation } from "../../booking/cancel.ts";
 import type { Outcome } from "../../booking/deps.ts";
 import type { Result } from "../../booking/errors.ts";
 import { holdSeats } from "../../booking/hold.ts";
+import { extendHold, releaseHeldSeat } from "../../booking/hold-changes.ts";
 import { type IdempotencyRequest, requestFingerprint } from "../../booking/idempotency.ts";
 import { payReservation } from "../../booking/pay.ts";
 import { getReservation, listUserReservations } from "../../booking/reservations.ts";
@@ -138,6 +139,66 @@ const mine = createRoute({
   responses: { 200: json(z.array(Reservation), "The reservations"), ...problems(400, 401, 429) },
 });
 
+const Extension = z
+  .strictObject({
+    seconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(86_400)
+      .openapi({ example: 120, description: "The hold then ends this long from now (capped)" }),
+    userId: UserId.optional().openapi({
+      description: "When given, must own the reservation (with auth on: be the token's subject)",
+    }),
+  })
+  .openapi("Extension");
+
+const extend = createRoute({
+  method: "post",
+  path: "/reservations/{id}/extend",
+  tags: ["reservations"],
+  summary: "Extend a live hold, up to HOLD_MAX_SECONDS after its creation",
+  description:
+    "The hold then ends `seconds` from now, but never later than `HOLD_MAX_SECONDS` (600 s by " +
+    "default) after it was created, and never earlier than it already did. Its claims, seat locks " +
+    "and expiry callback move with it. A paid, cancelled or expired hold answers 409.",
+  security: bearerSecurity,
+  middleware: [guard({ who: "buyer", limit: "holds" })] as const,
+  request: {
+    params: ReservationId,
+    body: { required: true, content: { "application/json": { schema: Extension } } },
+  },
+  responses: {
+    200: json(Reservation, "The PENDING reservation with its new expiresAt"),
+    ...problems(400, 401, 403, 404, 409, 413, 415, 429),
+  },
+});
+
+const releaseSeat = createRoute({
+  method: "delete",
+  path: "/reservations/{id}/seats/{seatId}",
+  tags: ["reservations"],
+  summary: "Give one seat of a live hold back at once",
+  description:
+    "The seat is free at once; the hold keeps its other seats and its total drops by the seat's " +
+    "price. Releasing the last seat cancels the hold (the answer is the CANCELLED reservation). " +
+    "A paid, cancelled or expired hold answers 409; a seat the hold does not have, 404.",
+  security: bearerSecurity,
+  middleware: [guard({ who: "buyer", limit: "holds" })] as const,
+  request: {
+    params: z.object({ id: Uuid, seatId: Uuid }),
+    query: z.object({
+      userId: UserId.optional().openapi({
+        description: "When given, must own the reservation (with auth on: be the token's subject)",
+      }),
+    }),
+  },
+  responses: {
+    200: json(Reservation, "The reservation without that seat"),
+    ...problems(400, 401, 403, 404, 409, 429),
+  },
+});
+
 async function idempotencyFor(
   key: string | undefined,
   scope: string,
@@ -200,5 +261,26 @@ export function reservationRoutes(deps: AppDeps) {
     .openapi(mine, async (c) => {
       const buyer = requireBuyer(c);
       return c.json(await listUserReservations(deps.db, buyer, c.req.valid("query").limit), 200);
+    })
+    .openapi(extend, async (c) => {
+      const reservationId = c.req.valid("param").id.toLowerCase();
+      const body = c.req.valid("json");
+      const userId = actingUser(c, body.userId);
+      const request = { reservationId, userId, buyerId: buyerOf(c), seconds: body.seconds };
+      const extended = await extendHold(deps, request);
+      if (!extended.ok) return answerProblem(c, bookingProblem(extended.error));
+      return c.json(extended.value, 200);
+    })
+    .openapi(releaseSeat, async (c) => {
+      const params = c.req.valid("param");
+      const userId = actingUser(c, c.req.valid("query").userId);
+      const released = await releaseHeldSeat(deps, {
+        reservationId: params.id.toLowerCase(),
+        seatId: params.seatId.toLowerCase(),
+        userId,
+        buyerId: buyerOf(c),
+      });
+      if (!released.ok) return answerProblem(c, bookingProblem(released.error));
+      return c.json(released.value, 200);
     });
 }
