@@ -52,6 +52,9 @@ const schema = z.object({
   RESERVATION_TTL_SECONDS: positiveInt(30),
   HOLD_MAX_SECONDS: positiveInt(600),
   EXPIRY_SWEEP_INTERVAL_MS: positiveInt(5000),
+  HTTP_HEADERS_TIMEOUT_MS: positiveInt(5000),
+  HTTP_REQUEST_TIMEOUT_MS: positiveInt(30000),
+  SHUTDOWN_TIMEOUT_MS: positiveInt(10000),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   AUTH_JWKS_URL: z
     .url({ protocol: /^https?$/, error: "must be the https:// URL of a JSON Web Key Set" })
@@ -97,6 +100,10 @@ export type Config = {
   /** How long after its creation an extended hold may last at most. */
   holdMaxSeconds: number;
   expirySweepIntervalMs: number;
+  /** Node's HTTP server: the request head must arrive within `headersTimeoutMs`, the whole request within `requestTimeoutMs`. */
+  http: { headersTimeoutMs: number; requestTimeoutMs: number };
+  /** SIGTERM or SIGINT: the process exits within this, whatever a dependency does. */
+  shutdownTimeoutMs: number;
   logLevel: z.infer<typeof schema>["LOG_LEVEL"];
   /** Bearer JWTs (JWKS or HS256 secret); undefined: open mode, for local use only. */
   auth: AuthConfig | undefined;
@@ -135,6 +142,11 @@ export function parseEnv(record: Record<string, string | undefined>): Config {
       "Invalid configuration: UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN must be set together",
     );
   }
+  if (env.HTTP_HEADERS_TIMEOUT_MS > env.HTTP_REQUEST_TIMEOUT_MS) {
+    throw new ConfigError(
+      "Invalid configuration: HTTP_HEADERS_TIMEOUT_MS: must not exceed HTTP_REQUEST_TIMEOUT_MS (the head is part of the request)",
+    );
+  }
   if (env.HOLD_MAX_SECONDS < env.RESERVATION_TTL_SECONDS) {
     throw new ConfigError(
       "Invalid configuration: HOLD_MAX_SECONDS: must be at least RESERVATION_TTL_SECONDS (a hold is never shorter than its first term)",
@@ -159,6 +171,8 @@ export function parseEnv(record: Record<string, string | undefined>): Config {
     reservationTtlSeconds: env.RESERVATION_TTL_SECONDS,
     holdMaxSeconds: env.HOLD_MAX_SECONDS,
     expirySweepIntervalMs: env.EXPIRY_SWEEP_INTERVAL_MS,
+    http: { headersTimeoutMs: env.HTTP_HEADERS_TIMEOUT_MS, requestTimeoutMs: env.HTTP_REQUEST_TIMEOUT_MS },
+    shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
     logLevel: env.LOG_LEVEL,
     ...accessConfig(env),
   };

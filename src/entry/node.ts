@@ -1,4 +1,5 @@
 import { mkdirSync } from "node:fs";
+import type { Server } from "node:http";
 import { createAdaptorServer } from "@hono/node-server";
 import { createApp } from "../app.ts";
 import { accessDeps } from "../auth/access-deps.ts";
@@ -17,7 +18,9 @@ import { startSweeper } from "../expiry/sweeper.ts";
 import { createNodeSeatLock } from "../seat-lock/node.ts";
 import { memoryCheck } from "./node-health.ts";
 import { createNodeLogger, runInRequestScope } from "./node-logger.ts";
+import { answerParserRefusals, httpServerOptions } from "./http-server.ts";
 import { createPromMetrics } from "./prom-metrics.ts";
+import { closeHttpServer, exitOnSignals } from "./shutdown.ts";
 import {
   addressUrl,
   databaseName,
@@ -90,7 +93,9 @@ async function start(config: Config, logger: ReturnType<typeof createNodeLogger>
       await ready;
       return serveApp(request, env);
     },
-  });
+    serverOptions: httpServerOptions(config.http),
+  }) as Server;
+  answerParserRefusals(server);
   const address = await listen(server, config.port, config.host);
 
   const database = await openDatabase(config);
@@ -168,17 +173,18 @@ async function start(config: Config, logger: ReturnType<typeof createNodeLogger>
   serveApp = app.fetch;
   markReady();
 
-  const shutdown = async (signal: string) => {
-    logger.info({ signal }, "shutting down");
-    server.close();
-    await sweeper.stop();
-    await relay?.stop();
-    await seatLocks.close();
-    await database.close();
-    process.exit(0);
-  };
-  process.once("SIGINT", () => void shutdown("SIGINT"));
-  process.once("SIGTERM", () => void shutdown("SIGTERM"));
+  // Each step is bounded and the whole within SHUTDOWN_TIMEOUT_MS: a dead database or broker
+  // cannot keep the process from exiting.
+  exitOnSignals(
+    () => [
+      closeHttpServer(server),
+      { name: "expiry sweeper", run: () => sweeper.stop() },
+      { name: "outbox relay", run: async () => relay?.stop() },
+      { name: "seat locks", run: () => seatLocks.close() },
+      { name: "database", run: () => database.close() },
+    ],
+    { deadlineMs: config.shutdownTimeoutMs, logger },
+  );
 }
 
 /**

@@ -3,6 +3,7 @@ import { createNodePostgresDatabase } from "../db/node-postgres.ts";
 import { type Config, parseEnv, sidecarUrls } from "../env.ts";
 import { startNodeRelay } from "../events/relay-node.ts";
 import { createNodeLogger } from "./node-logger.ts";
+import { exitOnSignals } from "./shutdown.ts";
 import { databaseName, describeDatabaseFailure, exitOnStartupFailure } from "./startup.ts";
 
 /**
@@ -42,14 +43,14 @@ async function main(): Promise<void> {
     `outbox sidecar relaying events from ${databaseName(urls.databaseUrl)} to RabbitMQ at ${new URL(urls.amqpUrl).host}`,
   );
 
-  const shutdown = async (signal: string) => {
-    logger.info({ signal }, "shutting down");
-    await relay.stop();
-    await database.close();
-    process.exit(0);
-  };
-  process.once("SIGINT", () => void shutdown("SIGINT"));
-  process.once("SIGTERM", () => void shutdown("SIGTERM"));
+  // Bounded step by step and as a whole: a stalled broker or database cannot hold the exit.
+  exitOnSignals(
+    () => [
+      { name: "outbox relay", run: () => relay.stop() },
+      { name: "database", run: () => database.close() },
+    ],
+    { deadlineMs: config.shutdownTimeoutMs, logger },
+  );
 }
 
 await main();

@@ -1,4 +1,5 @@
 import pg from "pg";
+import { withDeadline } from "../deadline.ts";
 import { OUTBOX_CHANNEL } from "./outbox.ts";
 
 export type OutboxListenerOptions = {
@@ -9,6 +10,15 @@ export type OutboxListenerOptions = {
   /** Longest wait between reconnection attempts. */
   maxRetryMs?: number;
 };
+
+/** Bounds on the LISTEN connection's waits: a silent server must not hold a retry or a stop. */
+const CONNECT_TIMEOUT_MS = 5_000;
+const END_TIMEOUT_MS = 2_000;
+
+/** Ends a client at once; `end()` waits for the server to close its side, which a dead path never does. */
+function destroy(client: pg.Client): void {
+  (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+}
 
 /**
  * Holds a dedicated PostgreSQL connection that LISTENs on the outbox channel, reconnecting with
@@ -29,7 +39,11 @@ export function listenForOutboxEvents(options: OutboxListenerOptions): { stop: (
   };
 
   const listen = async () => {
-    const current = new pg.Client({ connectionString: options.url });
+    const current = new pg.Client({
+      connectionString: options.url,
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      keepAlive: true,
+    });
     client = current;
     let lost = false;
     const onLost = (error: unknown) => {
@@ -58,7 +72,11 @@ export function listenForOutboxEvents(options: OutboxListenerOptions): { stop: (
     async stop() {
       stopped = true;
       clearTimeout(retryTimer);
-      await client?.end().catch(() => {});
+      const current = client;
+      if (!current) return;
+      await withDeadline(current.end(), END_TIMEOUT_MS, "LISTEN connection did not end", {
+        onExpired: () => destroy(current),
+      }).catch(() => destroy(current));
     },
   };
 }
