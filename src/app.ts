@@ -1,4 +1,3 @@
-import { swaggerUI } from "@hono/swagger-ui";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { requestId } from "hono/request-id";
@@ -7,6 +6,7 @@ import type { AppDeps } from "./ports.ts";
 import { provideAccess } from "./routes/access.ts";
 import { adminRoutes } from "./routes/admin/index.ts";
 import { limitBodySize } from "./routes/body-size.ts";
+import { docsRoutes } from "./routes/docs/index.ts";
 import { healthRoutes } from "./routes/health/index.ts";
 import { internalRoutes } from "./routes/internal/index.ts";
 import { metricsRoutes } from "./routes/metrics/index.ts";
@@ -59,7 +59,7 @@ export function createApp(deps: AppDeps) {
       description: "Hold seats, pay, and never sell a seat twice.",
     },
   });
-  app.get("/api-docs", swaggerUI({ url: "/openapi.json" }));
+  app.route("/", docsRoutes());
 
   app.notFound((c) =>
     problemResponse(c, new ApiError("NOT_FOUND", `No route for ${c.req.method} ${c.req.path}.`)),

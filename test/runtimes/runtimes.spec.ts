@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { queryRows } from "../../src/db/database.ts";
 import { migratePostgres } from "../../src/db/migrate-node.ts";
 import { createNodePostgresDatabase } from "../../src/db/node-postgres.ts";
+import { swaggerUi } from "../../src/routes/docs/swagger-ui-assets.ts";
 import { SESSION } from "../support/app.ts";
 import { createScratchDatabase, dropScratchDatabase } from "../support/database.ts";
 import { type NeonProxyStandIn, startNeonProxyStandIn } from "../support/neon-proxy-stand-in.ts";
@@ -118,6 +119,16 @@ describe.skipIf(!adminUrl || !redisUrl)("one HTTP suite on Node, Bun, Deno and w
     });
     afterAll(async () => {
       await server?.stop();
+    });
+
+    it("serves Swagger UI with its assets from its own bundle", async () => {
+      const page = await fetch(`${base}/api-docs`);
+      expect(page.status).toBe(200);
+      const bundle = /src="([^"]+\/swagger-ui-bundle\.js)"/.exec(await page.text())?.[1];
+      const script = await fetch(`${base}${bundle}`);
+      expect(script.status).toBe(200);
+      expect(script.headers.get("content-type")).toContain("text/javascript");
+      expect((await script.text()) === swaggerUi.bundle).toBe(true);
     });
 
     it("reports its database and its seat locks (Upstash REST) healthy", async () => {
