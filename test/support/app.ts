@@ -1,6 +1,8 @@
+import { sql } from "drizzle-orm";
 import { afterAll, beforeAll } from "vitest";
 import { createApp } from "../../src/app.ts";
-import type { Database } from "../../src/db/database.ts";
+import { type Database, queryRows } from "../../src/db/database.ts";
+import { eventProblems } from "../../src/events/types.ts";
 import type { AppDeps, Logger } from "../../src/ports.ts";
 import { type DriverName, openTestDatabase, type TestDatabase } from "./database.ts";
 
@@ -22,8 +24,32 @@ export function useTestApp(
     suite.database = await openTestDatabase(driver, options.poolSize);
     suite.app = createTestApp(suite.database.db, options.overrides);
   });
-  afterAll(() => suite.database.close());
+  afterAll(async () => {
+    // Every event the suite's requests wrote must match its type's schema (src/events/types.ts).
+    const invalid = await invalidOutboxRows(suite.database.db);
+    await suite.database.close();
+    if (invalid.length > 0)
+      throw new Error(`outbox rows that break their event schema:\n${invalid.join("\n")}`);
+  });
   return suite;
+}
+
+/**
+ * The outbox rows whose payload does not parse against its event type's schema, described. A
+ * row with an empty payload is skipped: no writer of the service writes one, and some suites
+ * insert such rows by hand as fixtures (stale events for the reconciler).
+ */
+export async function invalidOutboxRows(db: Database): Promise<string[]> {
+  const rows = await queryRows<{ seq: string; type: string; payload: Record<string, unknown> }>(
+    db,
+    sql`SELECT seq::text AS seq, type, payload FROM outbox WHERE payload <> '{}'::jsonb ORDER BY seq`,
+  );
+  return rows.flatMap((row) => {
+    const problems = eventProblems(row.type, row.payload);
+    return problems.length === 0
+      ? []
+      : [`#${row.seq} ${row.type} ${JSON.stringify(row.payload)}: ${problems.join("; ")}`];
+  });
 }
 
 type JsonBody = Record<string, unknown> | unknown[];
