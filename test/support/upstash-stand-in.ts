@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Redis } from "ioredis";
@@ -40,8 +41,31 @@ export async function startUpstashStandIn(options: {
   let latencyMs = 0;
   let down = false;
 
+  /**
+   * Upstash runs scripts whose shebang carries `flags=allow-key-locking` (@upstash/ratelimit's
+   * do); redis-server 7.0 refuses that flag, so it is dropped here, and EVALSHA of the original
+   * script's digest runs the script as loaded.
+   */
+  const scriptDigests = new Map<string, string>();
+  function compatible(command: string[]): string[] {
+    const name = command[0]?.toLowerCase();
+    const script = command[1] ?? "";
+    if ((name === "eval" || name === "eval_ro") && /^#!lua flags=[^\n]*allow-key-locking/.test(script)) {
+      const stripped = script.replace(/^#!lua flags=[^\n]*\n/, "");
+      scriptDigests.set(
+        createHash("sha1").update(script).digest("hex"),
+        createHash("sha1").update(stripped).digest("hex"),
+      );
+      return [command[0] as string, stripped, ...command.slice(2)];
+    }
+    if ((name === "evalsha" || name === "evalsha_ro") && scriptDigests.has(command[1] ?? "")) {
+      return [command[0] as string, scriptDigests.get(command[1] ?? "") as string, ...command.slice(2)];
+    }
+    return command;
+  }
+
   async function run(command: Command): Promise<Reply> {
-    const [name, ...args] = command.map(String);
+    const [name, ...args] = compatible(command.map(String));
     received.push(command.map(String));
     try {
       return { result: await redis.callBuffer(name as string, ...args) };
@@ -53,7 +77,7 @@ export async function startUpstashStandIn(options: {
   async function runTransaction(commands: Command[]): Promise<Reply[]> {
     const transaction = redis.multi();
     for (const command of commands) {
-      const [name, ...args] = command.map(String);
+      const [name, ...args] = compatible(command.map(String));
       received.push(command.map(String));
       transaction.callBuffer(name as string, ...args);
     }
