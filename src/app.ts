@@ -1,4 +1,5 @@
 import type { Context } from "hono";
+import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
 import { requestId } from "hono/request-id";
 import { isInputRejected, isUnavailable } from "./db/errors.ts";
@@ -26,6 +27,7 @@ export function createApp(deps: AppDeps) {
   const app = createRouter();
 
   app.use(requestId());
+  if (deps.cors && deps.cors.origins.length > 0) app.use(corsFor(deps.cors));
   app.use(observeRequests(deps));
   app.use(limitBodySize(MAX_BODY_BYTES));
   app.use(provideAccess(deps));
@@ -66,6 +68,37 @@ export function createApp(deps: AppDeps) {
   );
   app.onError((error, c) => renderError(error, c, deps));
   return app;
+}
+
+/**
+ * CORS for browser clients of CORS_ORIGINS: preflights answered before any other work, the
+ * headers a client sends (bearer token, idempotency key) allowed, those it reads exposed.
+ * Credentials (cookies) are off unless configured: the API authenticates by bearer token.
+ */
+function corsFor(options: { origins: readonly string[]; credentials: boolean }) {
+  return cors({
+    origin: options.origins.includes("*") ? "*" : [...options.origins],
+    credentials: options.credentials,
+    allowMethods: ["GET", "HEAD", "POST", "DELETE", "OPTIONS"],
+    allowHeaders: [
+      "Authorization",
+      "Content-Type",
+      "Idempotency-Key",
+      "If-None-Match",
+      "Last-Event-ID",
+      "X-Request-Id",
+    ],
+    exposeHeaders: [
+      "ETag",
+      "Idempotent-Replayed",
+      "Retry-After",
+      "RateLimit",
+      "RateLimit-Policy",
+      "WWW-Authenticate",
+      "X-Request-Id",
+    ],
+    maxAge: 600,
+  });
 }
 
 function renderError(error: Error, c: Context, deps: AppDeps): Response {
