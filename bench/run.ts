@@ -6,6 +6,7 @@ import { parseEnv } from "../src/env.ts";
 import { createScratchDatabase, dropScratchDatabase } from "../test/support/database.ts";
 import { batchedClaimCeiling, prepareCeilings, resetCeilings, singleClaimCeiling } from "./ceilings.ts";
 import { databaseCeiling } from "./database-ceiling.ts";
+import { seedHistory } from "./history.ts";
 import { closedLoop, LoadClient, percentile } from "./load.ts";
 import { describeMachine } from "./machine.ts";
 import { type BenchProcess, cpuSnapshot, memoryOf, sampleMemory, startNodeProcess } from "./processes.ts";
@@ -36,11 +37,19 @@ const concurrency = Number(env.BENCH_CONNECTIONS ?? 64);
 const adminUrl = env.BENCH_ADMIN_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 const redisUrl = env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379";
 const poolSize = Number(env.BENCH_POOL_SIZE ?? parseEnv({}).databasePoolSize);
-const deadlineSeconds = Number(env.BENCH_TIMEOUT_S ?? (smoke ? 120 : 280));
+const deadlineSeconds = Number(env.BENCH_TIMEOUT_S ?? (smoke ? 120 : 480));
 
 const counts: Counts = {
   ...(smoke
-    ? { spreadHolds: 64, hotRounds: 1, hotBuyers: 128, payHolds: 64, flowBuyers: 64, scaleHolds: 64 }
+    ? {
+        spreadHolds: 64,
+        hotRounds: 1,
+        hotBuyers: 128,
+        payHolds: 64,
+        flowBuyers: 64,
+        scaleHolds: 64,
+        historyClaims: 2_000,
+      }
     : {
         spreadHolds: 8_000,
         hotRounds: 20,
@@ -48,6 +57,7 @@ const counts: Counts = {
         payHolds: 2_000,
         flowBuyers: 1_500,
         scaleHolds: 2_000,
+        historyClaims: 1_000_000,
       }),
   // e.g. BENCH_COUNTS='{"hotRounds":30}' to profile one scenario for longer
   ...(env.BENCH_COUNTS ? (JSON.parse(env.BENCH_COUNTS) as Partial<Counts>) : {}),
@@ -66,6 +76,7 @@ const TARGETS = {
   hotVsHttp: 0.5,
   rssMb: 150,
   scale: 0.85,
+  history: 0.8,
 };
 /** Holds per transaction in the batched ceiling (b). */
 const CEILING_BATCH = 8;
@@ -319,6 +330,18 @@ async function main(): Promise<number> {
     const large = await createSession(ctx, 100, 100);
     return spread(ctx, "scale-10k", [large], perSmall * smallSessions);
   });
+  // Last: it leaves the database full of the past. Spread again, after 1,000,000 past claims.
+  await run("history", async () => {
+    log(`seeding ${counts.historyClaims} past claims with SQL`);
+    const seeded = await seedHistory(ctx, counts.historyClaims);
+    log(`seeded ${seeded.claims} claims on ${seeded.sessions} past sessions`);
+    const sessions = await sessionsFor(ctx, counts.spreadHolds);
+    const result = await spread(ctx, "history", sessions, Math.ceil(counts.spreadHolds / sessions.length));
+    return {
+      ...result,
+      description: `${result.description}, on a database that holds ${seeded.claims} past claims`,
+    };
+  });
   const peak = pid === undefined ? undefined : memoryOf(pid)?.peakMb;
   const machine = await describeMachine(db, redisUrl);
 
@@ -432,6 +455,15 @@ function report(run: {
   }
   if (peak !== undefined) {
     targets.push(["service peak RSS (VmHWM) <= 150 MB", `${fixed(peak)} MB`, verdict(peak <= TARGETS.rssMb)]);
+  }
+  const history = byName("history");
+  if (spreadResult && history) {
+    const ratio = history.rate / spreadResult.rate;
+    targets.push([
+      "history: spread after 1M past claims vs fresh (>= 0.8)",
+      fixed(ratio, 2),
+      verdict(ratio >= TARGETS.history),
+    ]);
   }
   if (small && large) {
     const ratio = large.rate / small.rate;

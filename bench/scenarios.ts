@@ -16,6 +16,7 @@ export type Counts = {
   payHolds: number;
   flowBuyers: number;
   scaleHolds: number;
+  historyClaims: number;
 };
 
 export type BenchContext = {

@@ -58,6 +58,7 @@ describe.skipIf(!adminUrl || !redisUrl)("npm run bench, smoke-sized", () => {
       "flow",
       "scale-1k",
       "scale-10k",
+      "history",
     ]);
     for (const result of report.results) {
       expect(result.checks.length).toBeGreaterThan(0);
