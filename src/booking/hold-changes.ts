@@ -110,7 +110,7 @@ export async function extendHold(
 
 /**
  * Gives one seat of a live hold back at once; the hold keeps its other seats and its total drops
- * by that seat's price. Releasing the last seat cancels the hold (a hold of no seats would be
+ * by that seat's price (its category's). Releasing the last seat cancels the hold (a hold of no seats would be
  * neither payable nor useful), and the answer is the CANCELLED reservation.
  */
 export async function releaseHeldSeat(
@@ -135,7 +135,7 @@ export async function releaseHeldSeat(
             AND upper(claim) > clock_timestamp()
           RETURNING seat_id
         ), total AS (
-          UPDATE reservations r SET total_cents = r.total_cents - (SELECT price_cents FROM sessions WHERE id = r.session_id),
+          UPDATE reservations r SET total_cents = r.total_cents - (SELECT price_cents FROM seats WHERE id = ${seatId}::uuid),
             updated_at = now()
           WHERE r.id = ${reservationId}::uuid AND EXISTS (SELECT 1 FROM gone)
         )

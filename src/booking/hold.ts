@@ -66,7 +66,7 @@ async function lockAndClaim(
 ): Promise<Result<Outcome<ReservationView>>> {
   const selected = await selectSeats(deps.db, seatIds);
   if (!selected.ok) return selected;
-  const { sessionId, priceCents, seats } = selected.value;
+  const { sessionId, totalCents, seats } = selected.value;
   const reservationId = crypto.randomUUID();
   const locked = await lockSeats(
     deps,
@@ -75,7 +75,6 @@ async function lockAndClaim(
   );
   if (!locked.ok) return locked;
   const lease = locked.value;
-  const totalCents = priceCents * seats.length;
   // The answer is the service's own: it knows the seats, their session and price; the database
   // adds only the times it gives the claim.
   const ordered = seats.map((seat) => seat.id);

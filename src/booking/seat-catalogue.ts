@@ -4,8 +4,8 @@ import { uuidArray } from "../db/sql-helpers.ts";
 import { fail, ok, type Result } from "./errors.ts";
 
 /**
- * What the service knows about seats, per database: each seat's session, row, number, label and
- * position, and each session's price. Seats and prices never change once a session exists, so an
+ * What the service knows about seats, per database: each seat's session, row, number, label,
+ * position, category and price. Seats and prices never change once a session exists, so an
  * entry never goes stale and a full catalogue simply starts over. A hold needs this twice: the
  * Redis lock keys carry the session as hash tag, and the answer (labels, total price) is built
  * here instead of in the claim statement, which then only decides who gets the seats.
@@ -23,16 +23,17 @@ export type SeatInfo = {
   number: number;
   label: string;
   position: number;
+  category: string;
+  priceCents: number;
 };
 
-/** The seats of one hold, all of one session, in seat-map order (position). */
-export type SeatSelection = { sessionId: string; priceCents: number; seats: SeatInfo[] };
+/** The seats of one hold, all of one session, in seat-map order (position), and their total price. */
+export type SeatSelection = { sessionId: string; totalCents: number; seats: SeatInfo[] };
 
 const CATALOGUE_MAX_SEATS = 100_000;
 
 type Catalogue = {
   seats: Map<string, SeatInfo>;
-  prices: Map<string, number>;
   /** Reads in flight, by seat set: a crowd arriving at once for the same seats waits for one. */
   reading: Map<string, Promise<Result<SeatSelection>>>;
   /** Sessions that missed once ("seen"), and those whose whole map is loaded or loading. */
@@ -48,13 +49,14 @@ type SeatRow = {
   number: number;
   label: string;
   position: number;
+  category: string;
   price_cents: number;
 };
 
-const SEAT_COLUMNS = sql`s.id::text AS id, s.session_id::text AS session_id, s."row", s."number", s.label, s.position, se.price_cents`;
+const SEAT_COLUMNS = sql`s.id::text AS id, s.session_id::text AS session_id, s."row", s."number", s.label, s.position, s.category, s.price_cents`;
 
 /**
- * The seats `seatIds` (distinct) name, with their session and price; SEAT_NOT_FOUND or
+ * The seats `seatIds` (distinct) name, with their session and total price; SEAT_NOT_FOUND or
  * SEATS_FROM_MULTIPLE_SESSIONS otherwise. Synchronous when every seat is known.
  */
 export function selectSeats(
@@ -86,7 +88,7 @@ export function rememberSeatMap(db: Executor, sessionId: string, _seatIds: reado
 function catalogueOf(db: Executor): Catalogue {
   let catalogue = catalogues.get(db);
   if (!catalogue) {
-    catalogue = { seats: new Map(), prices: new Map(), reading: new Map(), sessions: new Map() };
+    catalogue = { seats: new Map(), reading: new Map(), sessions: new Map() };
     catalogues.set(db, catalogue);
   }
   return catalogue;
@@ -100,10 +102,9 @@ function selectionOf(catalogue: Catalogue, seatIds: readonly string[]): SeatSele
     seats.push(seat);
   }
   const sessionId = seats[0]?.sessionId;
-  const priceCents = sessionId === undefined ? undefined : catalogue.prices.get(sessionId);
-  if (sessionId === undefined || priceCents === undefined) return undefined;
+  if (sessionId === undefined) return undefined;
   if (seats.length > 1) seats.sort((a, b) => a.position - b.position);
-  return { sessionId, priceCents, seats };
+  return { sessionId, totalCents: totalOf(seats), seats };
 }
 
 async function readSeats(
@@ -113,7 +114,7 @@ async function readSeats(
 ): Promise<Result<SeatSelection>> {
   const rows = await queryRows<SeatRow>(
     db,
-    sql`SELECT ${SEAT_COLUMNS} FROM seats s JOIN sessions se ON se.id = s.session_id WHERE s.id = ANY(${uuidArray(seatIds)})`,
+    sql`SELECT ${SEAT_COLUMNS} FROM seats s WHERE s.id = ANY(${uuidArray(seatIds)})`,
   );
   const found = new Set(rows.map((row) => row.id));
   const missing = seatIds.filter((id) => !found.has(id));
@@ -129,15 +130,12 @@ async function readSeats(
   if (selection) return ok(selection);
   // Only when the catalogue just started over: answer from the rows themselves.
   const seats = rows.map(toSeatInfo).sort((a, b) => a.position - b.position);
-  return ok({ sessionId, priceCents: Number(rows[0]?.price_cents), seats });
+  return ok({ sessionId, totalCents: totalOf(seats), seats });
 }
 
 function loadSession(db: Executor, sessionId: string, catalogue: Catalogue): void {
   catalogue.sessions.set(sessionId, "loaded");
-  queryRows<SeatRow>(
-    db,
-    sql`SELECT ${SEAT_COLUMNS} FROM seats s JOIN sessions se ON se.id = s.session_id WHERE s.session_id = ${sessionId}::uuid`,
-  )
+  queryRows<SeatRow>(db, sql`SELECT ${SEAT_COLUMNS} FROM seats s WHERE s.session_id = ${sessionId}::uuid`)
     .then((rows) => remember(catalogue, rows))
     .catch(() => catalogue.sessions.set(sessionId, "seen"));
 }
@@ -150,17 +148,22 @@ function toSeatInfo(row: SeatRow): SeatInfo {
     number: Number(row.number),
     label: row.label,
     position: Number(row.position),
+    category: row.category,
+    priceCents: Number(row.price_cents),
   };
+}
+
+/** A hold's total: the sum of its seats' prices. */
+function totalOf(seats: readonly SeatInfo[]): number {
+  let total = 0;
+  for (const seat of seats) total += seat.priceCents;
+  return total;
 }
 
 function remember(catalogue: Catalogue, rows: readonly SeatRow[]): void {
   if (catalogue.seats.size + rows.length > CATALOGUE_MAX_SEATS) {
     catalogue.seats.clear();
-    catalogue.prices.clear();
     catalogue.sessions.clear();
   }
-  for (const row of rows) {
-    catalogue.seats.set(row.id, toSeatInfo(row));
-    catalogue.prices.set(row.session_id, Number(row.price_cents));
-  }
+  for (const row of rows) catalogue.seats.set(row.id, toSeatInfo(row));
 }

@@ -15,11 +15,25 @@ export type SessionView = {
   createdAt: string;
 };
 
-export type SeatView = { id: string; row: string; number: number; label: string; status: SeatStatus };
+export type SeatView = {
+  id: string;
+  row: string;
+  number: number;
+  label: string;
+  /** The key of the seat's price category. */
+  category: string;
+  status: SeatStatus;
+};
+
+export type CategoryView = { key: string; name: string; price: number };
 
 export type SeatCounts = { total: number; available: number; held: number; sold: number };
 
-export type SessionDetailView = SessionView & { counts: SeatCounts; seats: SeatView[] };
+export type SessionDetailView = SessionView & {
+  categories: CategoryView[];
+  counts: SeatCounts;
+  seats: SeatView[];
+};
 
 export type SeatStatusesView = {
   sessionId: string;

@@ -53,8 +53,26 @@ export const seats = pgTable(
     number: integer("number").notNull(),
     label: text("label").notNull(),
     position: integer("position").notNull(),
+    /** The seat's price category (a key of `price_categories`) and that category's price. */
+    category: text("category").notNull(),
+    priceCents: integer("price_cents").notNull(),
   },
   (t) => [uniqueIndex("seats_session_position_idx").on(t.sessionId, t.position)],
+);
+
+/** A session's price categories (drizzle/0009_price_categories.sql); every seat belongs to one. */
+export const priceCategories = pgTable(
+  "price_categories",
+  {
+    sessionId: uuid("session_id")
+      .notNull()
+      .references(() => sessions.id, { onDelete: "cascade" }),
+    key: text("key").notNull(),
+    name: text("name").notNull(),
+    priceCents: integer("price_cents").notNull(),
+    position: integer("position").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.sessionId, t.key] })],
 );
 
 export const reservations = pgTable(

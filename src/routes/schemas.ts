@@ -74,8 +74,21 @@ export function problems(...statuses: number[]) {
 export const SeatStatus = z.enum(["AVAILABLE", "HELD", "SOLD"]);
 
 export const Seat = z
-  .object({ id: Uuid, row: z.string(), number: z.number().int(), label: z.string(), status: SeatStatus })
+  .object({
+    id: Uuid,
+    row: z.string(),
+    number: z.number().int(),
+    label: z.string(),
+    category: z
+      .string()
+      .openapi({ description: "The key of the seat's price category", example: "standard" }),
+    status: SeatStatus,
+  })
   .openapi("Seat");
+
+export const PriceCategory = z
+  .object({ key: z.string(), name: z.string(), price: z.number() })
+  .openapi("PriceCategory");
 
 export const Session = z
   .object({
@@ -92,6 +105,7 @@ export const Session = z
   .openapi("Session");
 
 export const SessionDetail = Session.extend({
+  categories: z.array(PriceCategory),
   counts: z.object({
     total: z.number().int(),
     available: z.number().int(),

@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { assignCategories } from "../../booking/categories.ts";
 import { hasAtMostTwoDecimals } from "../../booking/money.ts";
 import { MAX_SEATS_PER_SESSION } from "../../booking/seat-grid.ts";
 import {
@@ -7,6 +8,7 @@ import {
   getSeatStatuses,
   getSession,
   listSessions,
+  sessionCategories,
 } from "../../booking/sessions.ts";
 import type { AppDeps } from "../../ports.ts";
 import { bearerSecurity, guard } from "../access.ts";
@@ -25,23 +27,67 @@ import {
 } from "../schemas.ts";
 import { streamHandler, streamRoute } from "./stream.ts";
 
+const Money = z.number().min(0).max(1_000_000).refine(hasAtMostTwoDecimals, "must have at most two decimals");
+
+const MAX_CATEGORIES = 20;
+
+const NewCategory = z
+  .strictObject({
+    key: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, "1-32 lowercase letters, digits, _ or -")
+      .openapi({ example: "premium" }),
+    name: storableText().trim().min(1).max(64).openapi({ example: "Premium" }),
+    price: Money.openapi({ example: 18 }),
+    rows: z
+      .array(z.string().regex(/^[A-Z]{1,3}$/, "a row label such as A or AB"))
+      .max(1_000)
+      .optional()
+      .openapi({ example: ["E", "F"] }),
+    seats: z
+      .array(
+        z
+          .string()
+          .regex(/^[A-Z]{1,3}\d{1,5}(-([A-Z]{1,3})?\d{1,5})?$/, "a seat (C5) or a range in one row (C1-C8)"),
+      )
+      .max(1_000)
+      .optional()
+      .openapi({ example: ["D4-D9"] }),
+  })
+  .openapi("NewCategory", {
+    description:
+      "A price category and the rows or seat ranges it covers. One category may name no rows or " +
+      "seats: it takes every seat no other names (with `price` given, a `standard` category does).",
+  });
+
 const NewSession = z
   .strictObject({
     movieId: storableText().trim().min(1).max(128).openapi({ example: "dune-part-two" }),
     room: storableText().trim().min(1).max(100).openapi({ example: "Room 1" }),
     startsAt: Instant.openapi({ example: "2026-12-24T20:00:00Z" }),
-    price: z
-      .number()
-      .min(0)
-      .max(1_000_000)
-      .refine(hasAtMostTwoDecimals, "must have at most two decimals")
-      .openapi({ example: 12.5 }),
+    price: Money.optional().openapi({
+      example: 12.5,
+      description: "The price of every seat no category names; required without categories",
+    }),
     rowsCount: z.number().int().min(1).max(MAX_SEATS_PER_SESSION).openapi({ example: 10 }),
     seatsPerRow: z.number().int().min(1).max(MAX_SEATS_PER_SESSION).openapi({ example: 12 }),
+    categories: z.array(NewCategory).min(1).max(MAX_CATEGORIES).optional(),
   })
-  .refine((session) => session.rowsCount * session.seatsPerRow <= MAX_SEATS_PER_SESSION, {
-    message: `a session has at most ${MAX_SEATS_PER_SESSION} seats`,
-    path: ["seatsPerRow"],
+  .superRefine((session, context) => {
+    if (session.rowsCount * session.seatsPerRow > MAX_SEATS_PER_SESSION) {
+      context.addIssue({
+        code: "custom",
+        message: `a session has at most ${MAX_SEATS_PER_SESSION} seats`,
+        path: ["seatsPerRow"],
+      });
+      return;
+    }
+    if (session.price === undefined && session.categories === undefined) {
+      context.addIssue({ code: "custom", message: "required unless categories are given", path: ["price"] });
+      return;
+    }
+    const assigned = assignCategories(session, sessionCategories(session));
+    if (!assigned.ok) context.addIssue({ code: "custom", message: assigned.message, path: ["categories"] });
   })
   .openapi("NewSession");
 
