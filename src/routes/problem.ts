@@ -33,6 +33,9 @@ const STATUS: Record<ProblemCode, ContentfulStatusCode> = {
   RESERVATION_CONFIRMED: 409,
   RESERVATION_NOT_OWNED: 403,
   SEAT_NOT_IN_RESERVATION: 404,
+  CATEGORY_NOT_FOUND: 404,
+  NOT_ENOUGH_SEATS: 409,
+  SEATS_CONTENDED: 409,
   IDEMPOTENCY_KEY_IN_USE: 409,
   IDEMPOTENCY_KEY_REUSED: 422,
   VALIDATION_FAILED: 400,
@@ -63,6 +66,9 @@ const TITLE: Record<ProblemCode, string> = {
   RESERVATION_CONFIRMED: "Reservation already paid",
   RESERVATION_NOT_OWNED: "Reservation belongs to another user",
   SEAT_NOT_IN_RESERVATION: "Seat not in this reservation",
+  CATEGORY_NOT_FOUND: "Price category not found",
+  NOT_ENOUGH_SEATS: "Not enough seats available",
+  SEATS_CONTENDED: "Seats taken by other buyers meanwhile",
   IDEMPOTENCY_KEY_IN_USE: "Idempotency key in use",
   IDEMPOTENCY_KEY_REUSED: "Idempotency key reused with another request",
   VALIDATION_FAILED: "Invalid request",
@@ -161,6 +167,23 @@ export function bookingProblem(error: BookingError): Problem {
         error.code,
         `Seat ${error.seatId} is not held by reservation ${error.reservationId}.`,
         { reservationId: error.reservationId, seatId: error.seatId },
+      );
+    case "CATEGORY_NOT_FOUND":
+      return problem(error.code, `Session ${error.sessionId} has no price category ${error.category}.`, {
+        sessionId: error.sessionId,
+        category: error.category,
+      });
+    case "NOT_ENOUGH_SEATS":
+      return problem(
+        error.code,
+        `Fewer than ${error.quantity} seats${error.category ? ` of category ${error.category}` : ""} are free in session ${error.sessionId}.`,
+        { sessionId: error.sessionId, quantity: error.quantity, category: error.category },
+      );
+    case "SEATS_CONTENDED":
+      return problem(
+        error.code,
+        `Other buyers took the best ${error.quantity} seats first ${error.attempts} times in a row; retry.`,
+        { sessionId: error.sessionId, quantity: error.quantity },
       );
     case "IDEMPOTENCY_KEY_IN_USE":
       return problem(

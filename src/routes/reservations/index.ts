@@ -3,6 +3,7 @@ import type { Context } from "hono";
 import { cancelReservation } from "../../booking/cancel.ts";
 import type { Outcome } from "../../booking/deps.ts";
 import type { Result } from "../../booking/errors.ts";
+import { holdBestAvailable } from "../../booking/best-available.ts";
 import { holdSeats } from "../../booking/hold.ts";
 import { extendHold, releaseHeldSeat } from "../../booking/hold-changes.ts";
 import { type IdempotencyRequest, requestFingerprint } from "../../booking/idempotency.ts";
@@ -37,9 +38,38 @@ const NewReservation = z
       .refine(
         (ids) => new Set(ids.map((id) => id.toLowerCase())).size === ids.length,
         "must not repeat a seat",
-      ),
+      )
+      .optional()
+      .openapi({ description: "The seats to hold; or leave them out and ask for the best `quantity`" }),
+    sessionId: Uuid.optional().openapi({ description: "Best available: the session" }),
+    quantity: z
+      .number()
+      .int()
+      .min(1)
+      .max(MAX_SEATS_PER_RESERVATION)
+      .optional()
+      .openapi({ description: "Best available: how many seats, next to each other where possible" }),
+    category: z
+      .string()
+      .min(1)
+      .max(32)
+      .optional()
+      .openapi({ description: "Best available: only seats of this price category (its key)" }),
   })
-  .openapi("NewReservation");
+  .superRefine((body, context) => {
+    const bestAvailable = body.sessionId !== undefined || body.quantity !== undefined || body.category !== undefined;
+    if (body.seatIds !== undefined && bestAvailable) {
+      context.addIssue({ code: "custom", message: "give seatIds, or sessionId and quantity, not both" });
+    } else if (body.seatIds === undefined && (body.sessionId === undefined || body.quantity === undefined)) {
+      context.addIssue({ code: "custom", message: "give seatIds, or sessionId and quantity (best available)" });
+    }
+  })
+  .openapi("NewReservation", {
+    description:
+      "Either `seatIds` (those seats, all or none) or `sessionId` + `quantity` (+ `category`): the best " +
+      "available seats, adjacent in one row without stranding a single seat where possible, closest " +
+      "to the centre of the front row.",
+  });
 
 const OwnerCheck = z
   .strictObject({
@@ -226,6 +256,10 @@ export function reservationRoutes(deps: AppDeps) {
       if (userId === undefined) throw new ApiError("VALIDATION_FAILED", "userId: required");
       const key = c.req.valid("header")["idempotency-key"];
       const idempotency = await idempotencyFor(key, `POST /reservations user=${userId}`, body);
+      if (body.seatIds === undefined) {
+        const best = { userId, sessionId: (body.sessionId as string).toLowerCase(), quantity: body.quantity as number };
+        return answer(c, await holdBestAvailable(deps, { ...best, category: body.category }, idempotency), 201);
+      }
       const seatIds = body.seatIds.map((id) => id.toLowerCase());
       return answer(c, await holdSeats(deps, { userId, seatIds }, idempotency), 201);
     })
