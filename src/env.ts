@@ -33,6 +33,13 @@ const schema = z.object({
     ["redis", "rediss"],
     "e.g. redis://localhost:6379, or unset it for PostgreSQL advisory locks",
   ),
+  REDIS_CLUSTER_NODES: z
+    .string()
+    .refine(
+      (text) => parseClusterNodes(text) !== undefined,
+      "must be comma-separated host:port or redis://[user:password@]host:port entries of the cluster's nodes, e.g. 10.0.0.1:7000,10.0.0.2:7000",
+    )
+    .optional(),
   UPSTASH_REDIS_REST_URL: urlOf(["https", "http"], "the REST URL from the Upstash console"),
   UPSTASH_REDIS_REST_TOKEN: z.string().min(1).optional(),
   SEAT_LOCK_TIMEOUT_MS: positiveInt(300),
@@ -88,6 +95,8 @@ export type Config = {
   neonWebSocketProxy: string | undefined;
   dataDir: string;
   redisUrl: string | undefined;
+  /** Seed nodes of a Redis Cluster for seat locks (REDIS_CLUSTER_NODES); the client finds the rest. */
+  redisCluster: RedisClusterConfig | undefined;
   upstash: { url: string; token: string } | undefined;
   /** Redis seat-lock calls fail over to advisory locks after `timeoutMs`; Redis is retried after `cooldownMs`. */
   seatLock: { timeoutMs: number; cooldownMs: number };
@@ -123,6 +132,36 @@ export type QStashConfig = {
   publicBaseUrl: string;
 };
 
+export type RedisClusterConfig = {
+  nodes: { host: string; port: number }[];
+  username?: string;
+  password?: string;
+  tls: boolean;
+};
+
+/** `host:port` or `redis(s)://[user:password@]host:port` entries; undefined if any entry is neither. */
+function parseClusterNodes(text: string): RedisClusterConfig | undefined {
+  const entries = text.split(",").map((entry) => entry.trim());
+  const cluster: RedisClusterConfig = { nodes: [], tls: false };
+  for (const entry of entries) {
+    let url: URL;
+    try {
+      url = new URL(/^[a-z]+:\/\//i.test(entry) ? entry : `redis://${entry}`);
+    } catch {
+      return undefined;
+    }
+    const port = Number(url.port);
+    if (!/^rediss?:$/.test(url.protocol) || !url.hostname || !Number.isInteger(port) || port < 1)
+      return undefined;
+    if (url.pathname !== "" && url.pathname !== "/") return undefined;
+    cluster.nodes.push({ host: url.hostname.replace(/^\[(.*)\]$/, "$1"), port });
+    if (url.protocol === "rediss:") cluster.tls = true;
+    if (url.username) cluster.username = decodeURIComponent(url.username);
+    if (url.password) cluster.password = decodeURIComponent(url.password);
+  }
+  return cluster.nodes.length > 0 ? cluster : undefined;
+}
+
 export class ConfigError extends Error {
   override name = "ConfigError";
 }
@@ -137,6 +176,11 @@ export function parseEnv(record: Record<string, string | undefined>): Config {
     throw new ConfigError(`Invalid configuration: ${variable}: ${issue?.message ?? "invalid value"}`);
   }
   const env = parsed.data;
+  if (env.REDIS_URL && env.REDIS_CLUSTER_NODES) {
+    throw new ConfigError(
+      "Invalid configuration: REDIS_URL and REDIS_CLUSTER_NODES: set one of them (a single Redis or a cluster), not both",
+    );
+  }
   if (Boolean(env.UPSTASH_REDIS_REST_URL) !== Boolean(env.UPSTASH_REDIS_REST_TOKEN)) {
     throw new ConfigError(
       "Invalid configuration: UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN must be set together",
@@ -160,6 +204,7 @@ export function parseEnv(record: Record<string, string | undefined>): Config {
     neonWebSocketProxy: env.NEON_WEBSOCKET_PROXY,
     dataDir: env.DATA_DIR,
     redisUrl: env.REDIS_URL,
+    redisCluster: env.REDIS_CLUSTER_NODES ? parseClusterNodes(env.REDIS_CLUSTER_NODES) : undefined,
     upstash:
       env.UPSTASH_REDIS_REST_URL && env.UPSTASH_REDIS_REST_TOKEN
         ? { url: env.UPSTASH_REDIS_REST_URL, token: env.UPSTASH_REDIS_REST_TOKEN }

@@ -1,13 +1,16 @@
-import type { Redis } from "ioredis";
+import { Redis } from "ioredis";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { SeatClaim } from "../src/seat-lock/seat-lock.ts";
+import { waitFor } from "./support/redis-server.ts";
 import {
   attempt,
   availableLocks,
+  clusterLocks,
   describeEachLock,
-  inspectRedis,
+  inspectLock,
   type LockUnderTest,
   openLock,
+  type RedisInspector,
 } from "./support/seat-locks.ts";
 
 /** Sorted seat ids, as holdSeats passes them. */
@@ -19,7 +22,10 @@ function claimOf(seatIds: string[], overrides: Partial<SeatClaim> = {}): SeatCla
   return { sessionId: crypto.randomUUID(), seatIds, owner: crypto.randomUUID(), ttlMs: 10_000, ...overrides };
 }
 
-describeEachLock(availableLocks(), "seat lock contract: %s", (name) => {
+// Every lock, and the TCP lock on a three-master Redis Cluster the suite starts on loopback.
+const locks = [...availableLocks(), ...clusterLocks()];
+
+describeEachLock(locks, "seat lock contract: %s", (name) => {
   let subject: LockUnderTest;
 
   beforeAll(async () => {
@@ -92,15 +98,15 @@ describeEachLock(availableLocks(), "seat lock contract: %s", (name) => {
 });
 
 describeEachLock(
-  availableLocks().filter((name) => name !== "advisory"),
+  locks.filter((name) => name !== "advisory"),
   "redis seat lock specifics: %s",
   (name) => {
     let subject: LockUnderTest;
-    let redis: Redis;
+    let redis: RedisInspector;
 
     beforeAll(async () => {
       subject = await openLock(name);
-      redis = inspectRedis();
+      redis = await inspectLock(subject);
     });
     afterAll(async () => {
       redis.disconnect();
@@ -135,7 +141,7 @@ describeEachLock(
     });
 
     it("runs the scripts by SHA once Redis knows them, and by source when it does not", async () => {
-      await redis.script("FLUSH");
+      await redis.flushScripts();
       const claim = claimOf(seats(1));
       expect((await attempt(subject, claim)).acquired).toBe(true);
       await subject.lock.release(claim);
@@ -143,3 +149,71 @@ describeEachLock(
     });
   },
 );
+
+describeEachLock(clusterLocks(), "redis cluster specifics: %s", (name) => {
+  let subject: LockUnderTest;
+  let masters: Redis[];
+
+  beforeAll(async () => {
+    subject = await openLock(name);
+    masters = (subject.cluster?.nodes ?? []).map((node) => new Redis({ ...node, lazyConnect: false }));
+    for (const master of masters) master.on("error", () => {});
+  });
+  afterAll(async () => {
+    for (const master of masters) master.disconnect();
+    await subject.close();
+  });
+
+  /** The index of the master that holds a claim's keys; fails unless they are all on one. */
+  const ownerOf = async (claim: SeatClaim) => {
+    const found = await Promise.all(
+      masters.map((master) => master.keys(`${subject.keyPrefix}{${claim.sessionId}}:*`)),
+    );
+    const holders = found.flatMap((keys, index) => (keys.length > 0 ? [index] : []));
+    expect(holders).toHaveLength(1);
+    expect(found[holders[0] as number]).toHaveLength(claim.seatIds.length);
+    return holders[0] as number;
+  };
+
+  it("keeps a claim's keys on one master, and spreads sessions over every master", async () => {
+    const owners = new Set<number>();
+    for (let index = 0; index < 30; index++) {
+      const claim = claimOf(seats(3));
+      expect((await attempt(subject, claim)).acquired).toBe(true);
+      owners.add(await ownerOf(claim));
+      await subject.lock.release(claim);
+    }
+    expect([...owners].sort()).toEqual([0, 1, 2]);
+  });
+
+  it("a master killed mid-run: its sessions' claims fail, and once the cluster is down every claim does", async () => {
+    const held = await Promise.all(
+      Array.from({ length: 12 }, async () => {
+        const claim = claimOf(seats(2));
+        expect((await attempt(subject, claim)).acquired).toBe(true);
+        return { claim, owner: await ownerOf(claim) };
+      }),
+    );
+    const onVictim = held.filter((entry) => entry.owner === 0);
+    expect(onVictim.length).toBeGreaterThan(0);
+    await subject.cluster?.kill(0);
+
+    // A claim for a dead master's slots is refused with an error (the failover's cue), not queued.
+    for (const { claim } of onVictim) {
+      await expect(subject.lock.acquire({ ...claim, owner: crypto.randomUUID() })).rejects.toThrow();
+    }
+    const survivors = masters.slice(1);
+    await waitFor(
+      async () =>
+        (await Promise.all(survivors.map(async (master) => String(await master.cluster("INFO"))))).every(
+          (info) => info.includes("cluster_state:fail"),
+        ),
+      20_000,
+      "the surviving masters to declare the cluster down",
+    );
+    for (const { claim } of held) {
+      await expect(subject.lock.acquire({ ...claim, owner: crypto.randomUUID() })).rejects.toThrow();
+    }
+    await expect((subject.redisLock as NonNullable<LockUnderTest["redisLock"]>).ping()).rejects.toThrow();
+  });
+});

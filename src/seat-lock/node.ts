@@ -39,6 +39,13 @@ export async function createNodeSeatLock(
     primary = tcp;
     close = () => tcp.close();
     description = `Redis at ${new URL(config.redisUrl).host}`;
+  } else if (config.redisCluster) {
+    const tcp = createTcpRedisSeatLock({ cluster: config.redisCluster, timeoutMs });
+    await tcp.connect().catch(() => undefined);
+    primary = tcp;
+    close = () => tcp.close();
+    const seeds = config.redisCluster.nodes.map((node) => `${node.host}:${node.port}`).join(",");
+    description = `Redis Cluster at ${seeds}`;
   } else {
     return { description: "PostgreSQL advisory locks (no Redis configured)", close };
   }

@@ -1,4 +1,4 @@
-import { Redis } from "ioredis";
+import { Cluster, Redis } from "ioredis";
 import { describe, it } from "vitest";
 import type { Database, Executor } from "../../src/db/database.ts";
 import { advisorySeatLock, tryLockSeats } from "../../src/seat-lock/advisory.ts";
@@ -7,10 +7,11 @@ import type { SeatClaim, SeatLock } from "../../src/seat-lock/seat-lock.ts";
 import { createTcpRedisSeatLock } from "../../src/seat-lock/tcp-redis.ts";
 import { createUpstashSeatLock } from "../../src/seat-lock/upstash.ts";
 import { openTestDatabase, type TestDatabase } from "./database.ts";
+import { hasRedisCluster, type RedisClusterUnderTest, startRedisCluster } from "./redis-cluster.ts";
 import { serviceUrl } from "./services.ts";
 import { startUpstashStandIn, type UpstashStandIn } from "./upstash-stand-in.ts";
 
-export type LockName = "upstash" | "redis" | "advisory";
+export type LockName = "upstash" | "redis" | "redis-cluster" | "advisory";
 
 /** One seat-lock implementation with what it runs on, for the shared suites. */
 export type LockUnderTest = {
@@ -24,6 +25,8 @@ export type LockUnderTest = {
   database?: TestDatabase;
   keyPrefix: string;
   standIn?: UpstashStandIn;
+  /** The three-master cluster of `redis-cluster`, started for this lock alone. */
+  cluster?: RedisClusterUnderTest;
   close(): Promise<void>;
 };
 
@@ -33,6 +36,20 @@ export function availableLocks(): LockName[] {
   if (serviceUrl("TEST_REDIS_URL")) names.push("upstash", "redis");
   if (serviceUrl("TEST_DATABASE_URL")) names.push("advisory");
   return names;
+}
+
+/**
+ * The TCP lock on a Redis Cluster the test starts itself (redis-server and redis-cli on PATH).
+ * Without them the suite is skipped with one line; under CI=true that is a failure.
+ */
+export function clusterLocks(): LockName[] {
+  if (hasRedisCluster()) return ["redis-cluster"];
+  const message =
+    "redis-server and redis-cli are not on PATH; install redis-server to run the Redis Cluster suites.";
+  if (process.env.CI === "true")
+    throw new Error(`${message} Under CI=true a skipped service suite is a failure.`);
+  console.warn(`skipped: ${message}`);
+  return [];
 }
 
 /**
@@ -60,6 +77,27 @@ export async function openLock(name: LockName, timeoutMs = 2_000): Promise<LockU
       database,
       keyPrefix,
       close: database.close,
+    };
+  }
+  if (name === "redis-cluster") {
+    const cluster = await startRedisCluster();
+    const lock = createTcpRedisSeatLock({
+      cluster: { nodes: cluster.nodes, tls: false },
+      timeoutMs,
+      keyPrefix,
+    });
+    await lock.connect();
+    return {
+      name,
+      lock,
+      redisLock: lock,
+      outlivesTransaction: true,
+      keyPrefix,
+      cluster,
+      close: async () => {
+        await lock.close();
+        await cluster.close();
+      },
     };
   }
   const redisUrl = serviceUrl("TEST_REDIS_URL") as string;
@@ -158,4 +196,44 @@ async function inTransaction(db: Database, enter: (tx: Executor) => Promise<stri
 /** A direct connection to the test Redis, to look at keys the locks wrote. */
 export function inspectRedis(): Redis {
   return new Redis(serviceUrl("TEST_REDIS_URL") as string, { lazyConnect: false });
+}
+
+/** What a test reads of the Redis behind a lock, whether one server or every master of a cluster. */
+export type RedisInspector = {
+  keys(pattern: string): Promise<string[]>;
+  get(key: string): Promise<string | null>;
+  pttl(key: string): Promise<number>;
+  /** Makes every server forget the lock scripts (SCRIPT FLUSH). */
+  flushScripts(): Promise<void>;
+  disconnect(): void;
+};
+
+export async function inspectLock(subject: LockUnderTest): Promise<RedisInspector> {
+  if (!subject.cluster) {
+    const redis = inspectRedis();
+    return {
+      keys: (pattern) => redis.keys(pattern),
+      get: (key) => redis.get(key),
+      pttl: (key) => redis.pttl(key),
+      flushScripts: async () => {
+        await redis.script("FLUSH");
+      },
+      disconnect: () => redis.disconnect(),
+    };
+  }
+  const masters = subject.cluster.nodes.map((node) => new Redis({ ...node, lazyConnect: false }));
+  const cluster = new Cluster(subject.cluster.nodes);
+  await cluster.ping();
+  return {
+    keys: async (pattern) => (await Promise.all(masters.map((redis) => redis.keys(pattern)))).flat(),
+    get: (key) => cluster.get(key),
+    pttl: (key) => cluster.pttl(key),
+    flushScripts: async () => {
+      await Promise.all(masters.map((redis) => redis.script("FLUSH")));
+    },
+    disconnect: () => {
+      for (const redis of masters) redis.disconnect();
+      cluster.disconnect();
+    },
+  };
 }
