@@ -13,6 +13,9 @@ export type BookingError =
   | { code: "RESERVATION_CONFIRMED"; reservationId: string }
   | { code: "RESERVATION_NOT_OWNED"; reservationId: string }
   | { code: "SEAT_NOT_IN_RESERVATION"; reservationId: string; seatId: string }
+  | { code: "CATEGORY_NOT_FOUND"; sessionId: string; category: string }
+  | { code: "NOT_ENOUGH_SEATS"; sessionId: string; quantity: number; category?: string }
+  | { code: "SEATS_CONTENDED"; sessionId: string; quantity: number; attempts: number }
   | { code: "IDEMPOTENCY_KEY_IN_USE"; key: string }
   | { code: "IDEMPOTENCY_KEY_REUSED"; key: string };
 
