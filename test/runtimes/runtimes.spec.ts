@@ -11,6 +11,7 @@ import { type QStashStandIn, startQStashStandIn } from "../support/qstash-stand-
 import { node22Binary, type RuntimeName, startRuntime } from "../support/runtime-process.ts";
 import type { ServerProcess } from "../support/server-process.ts";
 import { serviceUrl } from "../support/services.ts";
+import { signHs256 } from "../support/tokens.ts";
 import { startUpstashStandIn, type UpstashStandIn } from "../support/upstash-stand-in.ts";
 
 /**
@@ -26,6 +27,24 @@ const redisUrl = serviceUrl("TEST_REDIS_URL");
 const TTL_SECONDS = 2;
 // Long enough that an expiry seen in the suite is the QStash callback's (or the cron's), not the sweeper's.
 const SWEEP_INTERVAL_MS = 600_000;
+
+// Auth on, as in production: HS256 tokens of this secret; every request below carries one.
+const AUTH = {
+  AUTH_JWT_SECRET: "runtimes-suite-secret-of-32-characters-or-more",
+  AUTH_ISSUER: "https://issuer.runtimes.test/",
+  AUTH_AUDIENCE: "seat-reservation",
+  METRICS_TOKEN: "runtimes-suite-metrics-token",
+  // Rate limits stay on, counted in the Upstash stand-in that every runtime here shares: the one
+  // organiser creates every session of the suite, more than the default 10 a minute.
+  RATE_LIMIT_SESSIONS: "1000",
+};
+const ORGANISER = "runtimes-organiser";
+
+/** A bearer token for `sub`; the organiser's carries the `organizer` role. */
+async function tokenFor(sub: string): Promise<string> {
+  const roles = sub === ORGANISER ? ["organizer"] : [];
+  return signHs256(AUTH.AUTH_JWT_SECRET, { sub, roles, iss: AUTH.AUTH_ISSUER, aud: AUTH.AUTH_AUDIENCE });
+}
 
 type Target = { runtime: RuntimeName; database: "pg" | "neon-serverless"; label: string };
 const TARGETS: Target[] = [
@@ -76,10 +95,24 @@ describe.skipIf(!adminUrl || !redisUrl)("one HTTP suite on Node, Bun, Deno and w
     let server: ServerProcess;
     let base: string;
 
-    async function send(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+    /**
+     * Sends as the body's `userId` when it names one, else as the organiser (who creates sessions
+     * and reads anything); `as: null` sends no token, an explicit Authorization header wins.
+     */
+    async function send(
+      method: string,
+      path: string,
+      body?: unknown,
+      headers: Record<string, string> = {},
+      as?: string | null,
+    ) {
+      const user = as === undefined ? ((body as { userId?: string } | undefined)?.userId ?? ORGANISER) : as;
+      const authorization: Record<string, string> =
+        user === null ? {} : { authorization: `Bearer ${await tokenFor(user)}` };
+      const sent = { ...authorization, ...headers };
       const response = await fetch(`${base}${path}`, {
         method,
-        headers: body === undefined ? headers : { "content-type": "application/json", ...headers },
+        headers: body === undefined ? sent : { "content-type": "application/json", ...sent },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
       const text = await response.text();
@@ -114,6 +147,7 @@ describe.skipIf(!adminUrl || !redisUrl)("one HTTP suite on Node, Bun, Deno and w
         RESERVATION_TTL_SECONDS: String(TTL_SECONDS),
         EXPIRY_SWEEP_INTERVAL_MS: String(SWEEP_INTERVAL_MS),
         LOG_LEVEL: "warn",
+        ...AUTH,
       }));
       base = server.url;
     });
@@ -159,7 +193,7 @@ describe.skipIf(!adminUrl || !redisUrl)("one HTTP suite on Node, Bun, Deno and w
       expect(conflict.body).toMatchObject({ code: "SEAT_UNAVAILABLE", seatIds: [a2] });
       expect(conflict.headers.get("content-type")).toContain("application/problem+json");
 
-      const paid = await send("POST", `/reservations/${held.body.id}/pay`, {});
+      const paid = await send("POST", `/reservations/${held.body.id}/pay`, { userId: `${runtime}-buyer` });
       expect(paid.status).toBe(200);
       expect(paid.body.status).toBe("CONFIRMED");
       expect(messageOf(held.body.id)?.state).toBe("cancelled");
@@ -213,16 +247,57 @@ describe.skipIf(!adminUrl || !redisUrl)("one HTTP suite on Node, Bun, Deno and w
       expect(delivery.status).toBe(200);
       expect(await statusOf(held.body.id)).toBe("EXPIRED");
       expect((await send("GET", `/reservations/${held.body.id}`)).body.status).toBe("EXPIRED");
-      expect((await send("POST", `/reservations/${held.body.id}/pay`, {})).body.code).toBe(
-        "RESERVATION_EXPIRED",
-      );
+      expect(
+        (await send("POST", `/reservations/${held.body.id}/pay`, { userId: `${runtime}-late` })).body.code,
+      ).toBe("RESERVATION_EXPIRED");
       expect(
         (await send("POST", "/reservations", { userId: `${runtime}-next`, seatIds: [seat] })).status,
       ).toBe(201);
     });
 
+    it("with auth on: a buyer holds, pays and reads only their own; another buyer sees 404; organisers create sessions", async () => {
+      const buyer = `${runtime}-${database}-ann`;
+      const rival = `${runtime}-${database}-ben`;
+      expect((await send("GET", "/me/reservations", undefined, {}, null)).status).toBe(401);
+      const forged = await send("GET", "/me/reservations", undefined, { authorization: "Bearer x.y.z" });
+      expect(forged.status).toBe(401);
+      expect(forged.headers.get("www-authenticate")).toMatch(/^Bearer/);
+      const byBuyer = await send(
+        "POST",
+        "/sessions",
+        { ...SESSION, rowsCount: 1, seatsPerRow: 2 },
+        {},
+        buyer,
+      );
+      expect(byBuyer.status).toBe(403);
+      const session = await newSession();
+
+      const held = await send("POST", "/reservations", { seatIds: [session.seats[0]?.id] }, {}, buyer);
+      expect(held.status).toBe(201);
+      expect(held.body.userId).toBe(buyer);
+      expect(held.headers.get("ratelimit-policy")).toMatch(/^"holds";q=\d+;w=\d+$/);
+      for (const [method, path] of [
+        ["GET", `/reservations/${held.body.id}`],
+        ["POST", `/reservations/${held.body.id}/pay`],
+        ["POST", `/reservations/${held.body.id}/cancel`],
+      ] as const) {
+        expect((await send(method, path, undefined, {}, rival)).status, `${method} ${path}`).toBe(404);
+      }
+      expect((await send("GET", `/sales/history/${buyer}`, undefined, {}, rival)).status).toBe(403);
+      const paid = await send("POST", `/reservations/${held.body.id}/pay`, undefined, {}, buyer);
+      expect(paid.status).toBe(200);
+      expect(paid.body.status).toBe("CONFIRMED");
+      const mine = await send("GET", "/me/sales", undefined, {}, buyer);
+      expect(mine.status).toBe(200);
+      expect(mine.body).toEqual([expect.objectContaining({ reservationId: held.body.id })]);
+      expect((await send("GET", "/me/sales", undefined, {}, rival)).body).toEqual([]);
+      expect((await send("GET", "/health", undefined, {}, null)).body.auth).toBe("enabled");
+    });
+
     it("answers /metrics where the runtime collects metrics (Node) and says so elsewhere", async () => {
-      const metrics = await send("GET", "/metrics");
+      const metrics = await send("GET", "/metrics", undefined, {
+        authorization: `Bearer ${AUTH.METRICS_TOKEN}`,
+      });
       if (runtime === "node" || runtime === "node22") {
         expect(metrics.status).toBe(200);
         expect(String(metrics.body)).toContain("http_request");
