@@ -14,6 +14,7 @@ describe.each(availableDrivers())("hostile input on %s gets a 400 problem and ch
   const suite = useTestApp(driver);
   let seatIds: string[];
   let reservationId: string;
+  let session: { id: string };
 
   const rowCounts = async () =>
     (
@@ -28,7 +29,7 @@ describe.each(availableDrivers())("hostile input on %s gets a 400 problem and ch
     )[0];
 
   beforeAll(async () => {
-    ({ seatIds } = await createSessionVia(suite.app));
+    ({ seatIds, session } = await createSessionVia(suite.app));
     reservationId = (await hold(suite.app, "owner", [seatIds[0] as string])).body.id;
   });
 
@@ -125,6 +126,16 @@ describe.each(availableDrivers())("hostile input on %s gets a 400 problem and ch
       "a hold for a userId with a lone surrogate",
       "/reservations",
       () => ({ userId: "u\ud800", seatIds: [seatIds[1]] }),
+    ],
+    [
+      "a best-available hold for a category with NUL",
+      "/reservations",
+      () => ({ userId: "u", sessionId: session.id, quantity: 1, category: "std\u0000" }),
+    ],
+    [
+      "a best-available hold for a category with a lone surrogate",
+      "/reservations",
+      () => ({ userId: "u", sessionId: session.id, quantity: 1, category: "std\udfff" }),
     ],
     [
       "a payment by a userId with NUL",

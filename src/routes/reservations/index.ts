@@ -22,7 +22,16 @@ import {
 } from "../access.ts";
 import { ApiError, answerProblem, bookingProblem } from "../problem.ts";
 import { createRouter } from "../router.ts";
-import { IdempotencyKeyHeader, json, ListLimit, problems, Reservation, UserId, Uuid } from "../schemas.ts";
+import {
+  IdempotencyKeyHeader,
+  json,
+  ListLimit,
+  problems,
+  Reservation,
+  storableText,
+  UserId,
+  Uuid,
+} from "../schemas.ts";
 
 export const MAX_SEATS_PER_RESERVATION = 10;
 
@@ -49,8 +58,7 @@ const NewReservation = z
       .max(MAX_SEATS_PER_RESERVATION)
       .optional()
       .openapi({ description: "Best available: how many seats, next to each other where possible" }),
-    category: z
-      .string()
+    category: storableText()
       .min(1)
       .max(32)
       .optional()
