@@ -373,3 +373,24 @@ describe("metrics token and the auth report", () => {
     expect(doc.paths["/health"].get.security).toBeUndefined();
   });
 });
+
+describe("an unreachable JWKS endpoint", () => {
+  it("answers 503 (the token could not be checked), not 401", async () => {
+    const key = await rsaKey("k-503");
+    const jwks = await startJwksServer([key.publicJwk]);
+    const url = jwks.url;
+    await jwks.close();
+    const database = await openTestDatabase("pglite");
+    try {
+      const verifier = createJwtVerifier({ ...config, jwksUrl: url }, { jwksCooldownMs: 0 });
+      const app = createTestApp(database.db, { auth: verifier });
+      const token = bearer(await signRs256(key, claims("alice")));
+      const down = await call(app, "GET", "/me/reservations", undefined, token);
+      expect(down.status).toBe(503);
+      expect(down.body.code).toBe("SERVICE_UNAVAILABLE");
+      expect(down.headers.get("retry-after")).toBe("1");
+    } finally {
+      await database.close();
+    }
+  });
+});

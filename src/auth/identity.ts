@@ -4,7 +4,10 @@
  */
 export type Identity = { sub: string; roles: readonly string[]; organiser: boolean };
 
-export type TokenCheck = { ok: true; identity: Identity } | { ok: false; reason: string };
+/** `unavailable`: the token could not be checked (the key set did not answer), not found bad. */
+export type TokenCheck =
+  | { ok: true; identity: Identity }
+  | { ok: false; reason: string; unavailable?: boolean };
 
 /** Verifies a bearer token (JWKS or a shared secret); never throws for a bad token, it answers why. */
 export type TokenVerifier = { verify(token: string): Promise<TokenCheck> };

@@ -51,6 +51,7 @@ const SUB = /^[A-Za-z0-9._:@|+-]{1,128}$/;
 /** A bearer-token verifier over jose (Web Crypto on every runtime); alg `none` never verifies in jose. */
 export function createJwtVerifier(config: AuthConfig, options: VerifierOptions = {}): TokenVerifier {
   const { key, algorithms } = keyOf(config, options);
+  const remote = options.jwks === undefined && config.jwksUrl !== undefined;
   const memo = createTokenMemo(options.memoSize ?? 10_000, options.memoMaxMs ?? 5 * 60_000);
   return {
     async verify(token) {
@@ -65,6 +66,8 @@ export function createJwtVerifier(config: AuthConfig, options: VerifierOptions =
           clockTolerance: config.clockSkewSeconds,
         }));
       } catch (error) {
+        if (remote && keysUnavailable(error))
+          return { ok: false, reason: "the signing keys could not be fetched", unavailable: true };
         return { ok: false, reason: rejection(error) };
       }
       if (typeof payload.sub !== "string" || !SUB.test(payload.sub)) {
@@ -108,6 +111,14 @@ function rolesOf(payload: JWTPayload, claim: string): string[] {
   return [];
 }
 
+/** The JWKS endpoint timed out, failed or answered no key set: nothing is known about the token. */
+function keysUnavailable(error: unknown): boolean {
+  if (error instanceof errors.JWKSTimeout || error instanceof errors.JWKSInvalid) return true;
+  // A failed fetch (refused, reset, DNS) is no JOSE error; a non-2xx answer is a JOSEError of its own.
+  if (!(error instanceof errors.JOSEError)) return true;
+  return error.code === "ERR_JOSE_GENERIC" && /response|fetch/i.test(error.message);
+}
+
 /** A short reason for the 401: which check failed, never the token. */
 function rejection(error: unknown): string {
   if (error instanceof errors.JWTExpired) return "the token has expired";
@@ -120,9 +131,6 @@ function rejection(error: unknown): string {
   if (error instanceof errors.JOSEAlgNotAllowed) return "the token's algorithm is not accepted";
   if (error instanceof errors.JWKSNoMatchingKey) return "the token's key is unknown";
   if (error instanceof errors.JWSSignatureVerificationFailed) return "the token's signature is invalid";
-  if (error instanceof errors.JWKSTimeout || error instanceof errors.JWKSInvalid) {
-    return "the signing keys could not be fetched";
-  }
   return "the token is malformed";
 }
 

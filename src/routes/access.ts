@@ -45,6 +45,16 @@ export function guard(rule: Access): MiddlewareHandler<AppEnv> {
         if (rule.who !== "anyone") return unauthenticated(c, "A bearer token is required.");
       } else {
         const checked = await access.verifier.verify(token);
+        if (!checked.ok && checked.unavailable) {
+          return problemResponse(
+            c,
+            new ApiError(
+              "SERVICE_UNAVAILABLE",
+              "The token cannot be checked now: the signing keys did not answer. Retry shortly.",
+            ),
+            { "retry-after": "1" },
+          );
+        }
         if (!checked.ok)
           return unauthenticated(c, `The bearer token was refused: ${checked.reason}.`, checked.reason);
         identity = checked.identity;
