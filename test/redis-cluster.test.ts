@@ -71,7 +71,7 @@ withCluster("bookings on a three-master Redis Cluster that loses a master mid-ru
       primary: tcp,
       fallback: advisorySeatLock,
       timeoutMs: 300,
-      cooldownMs: 5_000,
+      cooldownMs: 1_000,
       telemetry,
     });
     app = createTestApp(suite.database.db, {
@@ -85,7 +85,7 @@ withCluster("bookings on a three-master Redis Cluster that loses a master mid-ru
     await cluster?.close();
   });
 
-  it("never sells a seat twice, never answers 5xx, and reports the fallback", async () => {
+  it("never sells a seat twice, never answers 5xx, reports the fallback, and is back on the cluster once the master returns", async () => {
     // Sessions hash to slots all over the cluster, so every master carries some of them.
     const sessions = await Promise.all(
       Array.from({ length: 6 }, () => createSessionVia(app, { rowsCount: 2, seatsPerRow: 12 })),
@@ -132,6 +132,19 @@ withCluster("bookings on a three-master Redis Cluster that loses a master mid-ru
       winners.map((id) => call(app, "GET", `/reservations/${id}`).then((answer) => answer.status)),
     );
     expect(listed.every((status) => status === 200)).toBe(true);
+
+    // The master comes back with its slots: after the cool-down a probe finds the cluster whole.
+    await cluster.restart(0);
+    await waitFor(
+      async () => (await call(app, "GET", "/health")).body.checks.redis.status === "ok",
+      20_000,
+      "redis ok in /health after the master's return",
+    );
+    expect(events.at(-1)).toBe("fallback:false");
+    for (const { seatIds } of sessions) {
+      expect((await hold(app, "after-restart", [seatIds[20] as string])).status).toBe(201);
+      expect(events.at(-1)).toBe("redis:acquired");
+    }
   });
 });
 

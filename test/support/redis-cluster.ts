@@ -17,6 +17,8 @@ export type RedisClusterUnderTest = {
   seeds: string;
   /** SIGKILL one master: its slots stop answering, and after the node timeout the cluster is down. */
   kill(index: number): Promise<void>;
+  /** Starts a killed master again on its ports; resolves once every node sees the cluster ok. */
+  restart(index: number): Promise<void>;
   close(): Promise<void>;
 };
 
@@ -29,7 +31,12 @@ export const CLUSTER_NODE_TIMEOUT_MS = 1_000;
 
 export async function startRedisCluster(size = 3): Promise<RedisClusterUnderTest> {
   const dir = mkdtempSync(join(tmpdir(), "redis-cluster-"));
-  const children: { port: number; child: ChildProcess; exited: Promise<void> }[] = [];
+  const children: { port: number; args: string[]; child: ChildProcess; exited: Promise<void> }[] = [];
+  const launch = (args: string[]) => {
+    const child = spawn("redis-server", args, { stdio: "ignore" });
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    return { child, exited };
+  };
   const stopAll = async () => {
     for (const { child } of children) {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
@@ -40,32 +47,27 @@ export async function startRedisCluster(size = 3): Promise<RedisClusterUnderTest
   try {
     for (let index = 0; index < size; index++) {
       const [port, busPort] = [await freePort(), await freePort()];
-      const child = spawn(
-        "redis-server",
-        [
-          "--port",
-          String(port),
-          "--cluster-port",
-          String(busPort),
-          "--bind",
-          "127.0.0.1",
-          "--cluster-enabled",
-          "yes",
-          "--cluster-config-file",
-          `nodes-${port}.conf`,
-          "--cluster-node-timeout",
-          String(CLUSTER_NODE_TIMEOUT_MS),
-          "--dir",
-          dir,
-          "--save",
-          "",
-          "--appendonly",
-          "no",
-        ],
-        { stdio: "ignore" },
-      );
-      const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-      children.push({ port, child, exited });
+      const args = [
+        "--port",
+        String(port),
+        "--cluster-port",
+        String(busPort),
+        "--bind",
+        "127.0.0.1",
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        `nodes-${port}.conf`,
+        "--cluster-node-timeout",
+        String(CLUSTER_NODE_TIMEOUT_MS),
+        "--dir",
+        dir,
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+      ];
+      children.push({ port, args, ...launch(args) });
     }
     for (const { port } of children) await waitFor(() => answers(port), 10_000, `redis-server on ${port}`);
     await new Promise<void>((resolve, reject) =>
@@ -100,6 +102,15 @@ export async function startRedisCluster(size = 3): Promise<RedisClusterUnderTest
       if (!node) throw new Error(`no cluster node ${index}`);
       if (node.child.exitCode === null && node.child.signalCode === null) node.child.kill("SIGKILL");
       await node.exited;
+    },
+    restart: async (index) => {
+      const node = children[index];
+      if (!node) throw new Error(`no cluster node ${index}`);
+      // Same ports, same nodes.conf: it rejoins with the slots it owned.
+      Object.assign(node, launch(node.args));
+      for (const { port } of children) {
+        await waitFor(() => clusterOk(port, size), 30_000, `cluster state ok on ${port} after the restart`);
+      }
     },
     close: stopAll,
   };
