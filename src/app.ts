@@ -17,6 +17,7 @@ import { reservationRoutes } from "./routes/reservations/index.ts";
 import { createRouter } from "./routes/router.ts";
 import { salesRoutes } from "./routes/sales/index.ts";
 import { sessionRoutes } from "./routes/sessions/index.ts";
+import { webRoutes } from "./routes/web/index.ts";
 
 export type { AppDeps } from "./ports.ts";
 
@@ -62,6 +63,7 @@ export function createApp(deps: AppDeps) {
     },
   });
   app.route("/", docsRoutes());
+  app.route("/", webRoutes());
 
   app.notFound((c) =>
     problemResponse(c, new ApiError("NOT_FOUND", `No route for ${c.req.method} ${c.req.path}.`)),

@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { sql } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type NodeRelay, startNodeRelay } from "../src/events/relay-node.ts";
@@ -138,5 +139,52 @@ describe.runIf(databaseUrl && amqpUrl)("outbox relay through a faulty path to Ra
       new Promise((resolve) => setTimeout(() => resolve("still running"), STOP_BOUND_MS)),
     ]);
     expect(outcome).toBe("stopped");
+  });
+
+  it("lets the sidecar exit by itself within SHUTDOWN_TIMEOUT_MS on SIGTERM while the broker path is stalled", async () => {
+    await relay?.stop();
+    relay = undefined;
+    const viaProxy = new URL(amqpUrl as string);
+    viaProxy.port = String(proxy.port);
+    const sidecar = spawn(process.execPath, ["dist/sidecar.js"], {
+      env: {
+        PATH: process.env.PATH ?? "",
+        DATABASE_URL: database.url as string,
+        AMQP_URL: viaProxy.toString(),
+        SHUTDOWN_TIMEOUT_MS: "3000",
+        LOG_LEVEL: "warn",
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    sidecar.stdout.on("data", (chunk) => {
+      output += chunk;
+    });
+    sidecar.stderr.on("data", (chunk) => {
+      output += chunk;
+    });
+    const exited = new Promise<number | null>((resolve) => sidecar.once("exit", (code) => resolve(code)));
+    try {
+      // The sidecar publishes to cinema.events, not to this suite's exchange: its marks tell.
+      await append(1);
+      await waitFor(
+        async () => (await outboxRows(database.db)).every((row) => row.published),
+        30_000,
+        "the sidecar's first events",
+      );
+      proxy.setMode("pause");
+      await append(5);
+      // Its batch is now waiting for confirms that cannot come.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      sidecar.kill("SIGTERM");
+      const outcome = await Promise.race([
+        exited,
+        new Promise((resolve) => setTimeout(() => resolve("still running"), STOP_BOUND_MS)),
+      ]);
+      expect(outcome, output).not.toBe("still running");
+      expect(outcome, output).not.toBeNull();
+    } finally {
+      sidecar.kill("SIGKILL");
+    }
   });
 });
