@@ -23,7 +23,12 @@ export type ClaimBatchOptions = {
   maxInFlight?: number;
 };
 
-export const CLAIM_BATCH_DEFAULTS = { maxHolds: 64, maxInFlight: 2 } as const;
+/**
+ * Four batches in flight overlap one batch's commit flush with the next ones' work, and leave
+ * most of a pool of 10 to reads and payments. Measured on the bench's spread (2 cores, loaded):
+ * 764-853 holds/s with 2 in flight, 999 with 4, in runs whose ceilings were alike.
+ */
+export const CLAIM_BATCH_DEFAULTS = { maxHolds: 64, maxInFlight: 4 } as const;
 
 const MAX_ATTEMPTS = 3;
 /** deadlock_detected, serialization_failure: the transaction rolled back; trying again is safe. */
