@@ -29,6 +29,8 @@ export function createSharedRateLimiter(
 ): RateLimiter {
   const prefix = options.prefix ?? "ratelimit";
   const memory = createMemoryRateLimiter(rules);
+  // Callers refused in this window are refused again from here until it ends, with no round trip.
+  const blocked = new Map<string, { until: number; limit: number }>();
   let failing = false;
   return {
     rules,
@@ -36,6 +38,10 @@ export function createSharedRateLimiter(
       const rule = rules[routeClass];
       if (!rule) return undefined;
       const windowMs = rule.windowSeconds * 1000;
+      const id = `${routeClass}:${key}`;
+      const known = blocked.get(id);
+      if (known && known.until > Date.now()) return decide(known.limit + 1, known.until - Date.now(), rule);
+      if (known) blocked.delete(id);
       try {
         const reply = (await run(
           FIXED_WINDOW_SCRIPT,
@@ -43,7 +49,12 @@ export function createSharedRateLimiter(
           [String(windowMs)],
         )) as [number | string, number | string];
         failing = false;
-        return decide(Number(reply[0]), Number(reply[1]), rule);
+        const decision = decide(Number(reply[0]), Number(reply[1]), rule);
+        if (!decision.allowed) {
+          if (blocked.size >= 10_000) blocked.delete(blocked.keys().next().value as string);
+          blocked.set(id, { until: Date.now() + Number(reply[1]), limit: rule.limit });
+        }
+        return decision;
       } catch (error) {
         if (!failing) options.onFallback?.(error);
         failing = true;

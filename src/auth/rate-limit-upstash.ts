@@ -1,6 +1,12 @@
 import { Ratelimit } from "@upstash/ratelimit";
 import { Redis } from "@upstash/redis";
-import { createMemoryRateLimiter, decide, type RateLimiter, type RateRules, type RouteClass } from "./rate-limit.ts";
+import {
+  createMemoryRateLimiter,
+  decide,
+  type RateLimiter,
+  type RateRules,
+  type RouteClass,
+} from "./rate-limit.ts";
 import type { SharedRateLimiterOptions } from "./rate-limit-shared.ts";
 
 /**
