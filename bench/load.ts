@@ -11,16 +11,27 @@ export type Answer = { status: number; body: any; ms: number };
 
 export type Series = { latencies: number[]; statuses: Map<number, number>; failures: number };
 
+/**
+ * With auth on, every request carries a bearer token: the body's `userId`, the owner of the
+ * reservation in the path (learnt from its hold's answer), else the organiser. Tokens are minted
+ * once per user, before they are needed in a measured phase as far as possible.
+ */
+export type BenchAuth = { tokenFor(sub: string): Promise<string>; organiser: string };
+
 export class LoadClient {
   readonly #pool: Pool;
+  readonly #auth: BenchAuth | undefined;
+  readonly #tokens = new Map<string, Promise<string>>();
+  readonly #owners = new Map<string, string>();
   readonly series = new Map<string, Series>();
 
   readonly origin: string;
   readonly connections: number;
 
-  constructor(origin: string, connections: number) {
+  constructor(origin: string, connections: number, auth?: BenchAuth) {
     this.origin = origin;
     this.connections = connections;
+    this.#auth = auth;
     this.#pool = new Pool(origin, {
       connections,
       pipelining: 1,
@@ -33,19 +44,25 @@ export class LoadClient {
   /** Sends one request; `label` groups its latency and status with others of the same kind. */
   async send(label: string, method: "GET" | "POST", path: string, body?: unknown): Promise<Answer> {
     const series = this.#seriesOf(label);
+    const authorization = this.#auth ? { authorization: `Bearer ${await this.#tokenOf(path, body)}` } : {};
     const started = performance.now();
     try {
       const response = await this.#pool.request({
         method,
         path,
-        headers: body === undefined ? {} : { "content-type": "application/json" },
+        headers:
+          body === undefined ? authorization : { "content-type": "application/json", ...authorization },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
       const text = await response.body.text();
       const ms = performance.now() - started;
       series.latencies.push(ms);
       series.statuses.set(response.statusCode, (series.statuses.get(response.statusCode) ?? 0) + 1);
-      return { status: response.statusCode, body: text ? JSON.parse(text) : undefined, ms };
+      const parsed = text ? JSON.parse(text) : undefined;
+      if (this.#auth && typeof parsed?.id === "string" && typeof parsed?.userId === "string") {
+        this.#owners.set(parsed.id, parsed.userId);
+      }
+      return { status: response.statusCode, body: parsed, ms };
     } catch (error) {
       // No answer at all counts as status 0, like a 5xx for the invariants.
       series.failures++;
@@ -61,6 +78,20 @@ export class LoadClient {
 
   close(): Promise<void> {
     return this.#pool.close();
+  }
+
+  #tokenOf(path: string, body: unknown): Promise<string> {
+    const auth = this.#auth as BenchAuth;
+    const named = (body as { userId?: unknown } | undefined)?.userId;
+    const reservation = /^\/reservations\/([0-9a-f-]{36})/.exec(path)?.[1];
+    const sub =
+      typeof named === "string" ? named : ((reservation && this.#owners.get(reservation)) ?? auth.organiser);
+    let token = this.#tokens.get(sub);
+    if (!token) {
+      token = auth.tokenFor(sub);
+      this.#tokens.set(sub, token);
+    }
+    return token;
   }
 
   #seriesOf(label: string): Series {

@@ -7,6 +7,7 @@ import { createScratchDatabase, dropScratchDatabase } from "../test/support/data
 import { batchedClaimCeiling, prepareCeilings, resetCeilings, singleClaimCeiling } from "./ceilings.ts";
 import { databaseCeiling } from "./database-ceiling.ts";
 import { seedHistory } from "./history.ts";
+import { benchAuth } from "./auth.ts";
 import { closedLoop, LoadClient, percentile } from "./load.ts";
 import { describeMachine } from "./machine.ts";
 import { type BenchProcess, cpuSnapshot, memoryOf, sampleMemory, startNodeProcess } from "./processes.ts";
@@ -37,6 +38,8 @@ const concurrency = Number(env.BENCH_CONNECTIONS ?? 64);
 const adminUrl = env.BENCH_ADMIN_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 const redisUrl = env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379";
 const poolSize = Number(env.BENCH_POOL_SIZE ?? parseEnv({}).databasePoolSize);
+// BENCH_AUTH=1: the service verifies a bearer token on every request and counts rate limits.
+const auth = env.BENCH_AUTH === "1" ? benchAuth() : undefined;
 const deadlineSeconds = Number(env.BENCH_TIMEOUT_S ?? (smoke ? 120 : 480));
 
 const counts: Counts = {
@@ -263,6 +266,7 @@ async function main(): Promise<number> {
         DATABASE_POOL_SIZE: String(poolSize),
         LOG_LEVEL: env.BENCH_LOG_LEVEL ?? "info",
         RESERVATION_TTL_SECONDS: String(TTL_SECONDS),
+        ...(auth ? auth.serviceEnv : {}),
       },
       logFile: join(workDir, "service.log"),
       readyPath: "/health/live",
@@ -280,8 +284,9 @@ async function main(): Promise<number> {
 
   const db = new pg.Pool({ connectionString: databaseUrl, max: 2 });
   cleanups.push(() => db.end());
-  const client = new LoadClient(serviceUrl, concurrency);
+  const client = new LoadClient(serviceUrl, concurrency, auth?.client);
   cleanups.push(() => client.close());
+  if (auth) log(`auth on: ${auth.description}`);
   const databaseName = new URL(databaseUrl as string).pathname.slice(1);
   const ctx: BenchContext = {
     client,
