@@ -1,6 +1,7 @@
 import { sql } from "drizzle-orm";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createJwtVerifier } from "../src/auth/jwt-verifier.ts";
 import { queryRows } from "../src/db/database.ts";
 import { parseEnv } from "../src/env.ts";
 import { qstashHoldExpiry } from "../src/expiry/qstash.ts";
@@ -10,6 +11,7 @@ import { call, createSessionVia, createTestApp, hold, type TestApp, useTestApp }
 import { availableDrivers, openTestDatabase, type TestDatabase } from "./support/database.ts";
 import { type QStashStandIn, startQStashStandIn } from "./support/qstash-stand-in.ts";
 import { serviceUrl } from "./support/services.ts";
+import { signHs256 } from "./support/tokens.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -276,3 +278,82 @@ describe.skipIf(!serviceUrl("TEST_REDIS_URL") || !availableDrivers().includes("p
     });
   },
 );
+
+describe("extend, release and best available with auth on", () => {
+  const SECRET = "a-test-secret-of-at-least-32-characters!";
+  const config = {
+    issuer: "https://issuer.test/",
+    audience: "seats",
+    rolesClaim: "roles",
+    clockSkewSeconds: 30,
+  };
+  const suite = useTestApp("pglite", {
+    overrides: { auth: createJwtVerifier({ ...config, secret: SECRET }) },
+  });
+  const token = async (sub: string, roles: string[] = []) => ({
+    authorization: `Bearer ${await signHs256(SECRET, { sub, roles, iss: config.issuer, aud: config.audience })}`,
+  });
+
+  it("only the token's buyer extends or releases a hold; to another buyer it does not exist (404)", async () => {
+    const organiser = await token("olga", ["organizer"]);
+    const [alice, bob] = [await token("alice"), await token("bob")];
+    const created = await call(
+      suite.app,
+      "POST",
+      "/sessions",
+      { movieId: "m", room: "R", startsAt: "2026-12-24T20:00:00Z", price: 10, rowsCount: 2, seatsPerRow: 4 },
+      organiser,
+    );
+    const sessionId = created.body.id as string;
+    const held = await call(suite.app, "POST", "/reservations", { sessionId, quantity: 3 }, alice);
+    expect(held.status).toBe(201);
+    expect(held.body.userId).toBe("alice");
+    const [first, second] = held.body.seatIds as string[];
+
+    for (const headers of [bob, {}]) {
+      const extend = await call(
+        suite.app,
+        "POST",
+        `/reservations/${held.body.id}/extend`,
+        { seconds: 60 },
+        headers,
+      );
+      const release = await call(
+        suite.app,
+        "DELETE",
+        `/reservations/${held.body.id}/seats/${first}`,
+        undefined,
+        headers,
+      );
+      const expected = "authorization" in headers ? [404, "RESERVATION_NOT_FOUND"] : [401, "UNAUTHENTICATED"];
+      expect([extend.status, extend.body.code]).toEqual(expected);
+      expect([release.status, release.body.code]).toEqual(expected);
+    }
+    const named = await call(
+      suite.app,
+      "POST",
+      `/reservations/${held.body.id}/extend`,
+      { seconds: 60, userId: "bob" },
+      alice,
+    );
+    expect([named.status, named.body.code]).toEqual([403, "USER_MISMATCH"]);
+
+    const extended = await call(
+      suite.app,
+      "POST",
+      `/reservations/${held.body.id}/extend`,
+      { seconds: 60 },
+      alice,
+    );
+    expect(extended.status).toBe(200);
+    const released = await call(
+      suite.app,
+      "DELETE",
+      `/reservations/${held.body.id}/seats/${second}`,
+      undefined,
+      alice,
+    );
+    expect(released.status).toBe(200);
+    expect(released.body.seatIds).toHaveLength(2);
+  });
+});
