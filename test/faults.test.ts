@@ -262,6 +262,31 @@ describe.runIf(binDir && amqpUrl)(
       expect(result.code, result.output).toBe(0);
     }
 
+    /**
+     * Waits (60 s at most) until every outbox row is published and delivered, then checks that the
+     * deliveries are exactly the committed events: none lost, none extra. Answers the committed ids.
+     */
+    async function expectEveryCommittedEventDelivered(): Promise<Set<string>> {
+      const committed = () =>
+        rows<{ id: string; published: boolean }>(
+          "SELECT id, published_at IS NOT NULL AS published FROM outbox",
+        );
+      const deadline = Date.now() + 60_000;
+      let outbox = await committed();
+      while (Date.now() < deadline && !outbox.every((row) => row.published && delivered.has(row.id))) {
+        await sleep(200);
+        outbox = await committed();
+      }
+      const ids = new Set(outbox.map((row) => row.id));
+      expect(outbox.filter((row) => !row.published).length, "events never published").toBe(0);
+      expect([...ids].filter((id) => !delivered.has(id)).length, "committed events never delivered").toBe(0);
+      expect(
+        [...delivered.keys()].filter((id) => !ids.has(id)),
+        "delivered events that never committed",
+      ).toEqual([]);
+      return ids;
+    }
+
     /** One line per fault for the run's log: what was answered, acknowledged and delivered. */
     function report(fault: string, extra: Record<string, unknown>) {
       const statuses = Object.fromEntries([...load.statuses].sort(([a], [b]) => a - b));
@@ -389,27 +414,7 @@ describe.runIf(binDir && amqpUrl)(
         expect(load.unexpected.slice(0, 10)).toEqual([]);
         expect(victimCode, stopped.at(-1)?.output).not.toBeNull();
 
-        const committed = async () =>
-          (
-            await rows<{ id: string; published: boolean }>(
-              "SELECT id, published_at IS NOT NULL AS published FROM outbox",
-            )
-          ).map((row) => row);
-        const deadline = Date.now() + 60_000;
-        let outbox = await committed();
-        while (Date.now() < deadline && !outbox.every((row) => row.published && delivered.has(row.id))) {
-          await sleep(200);
-          outbox = await committed();
-        }
-        const ids = new Set(outbox.map((row) => row.id));
-        expect(outbox.filter((row) => !row.published).length, "events never published").toBe(0);
-        expect([...ids].filter((id) => !delivered.has(id)).length, "committed events never delivered").toBe(
-          0,
-        );
-        expect(
-          [...delivered.keys()].filter((id) => !ids.has(id)),
-          "delivered events that never committed",
-        ).toEqual([]);
+        const ids = await expectEveryCommittedEventDelivered();
         expect(proxy.accepted, "relays reconnected through the proxy").toBeGreaterThan(acceptedBefore);
         await expectAcknowledgedInRows();
         await expectReconciled();
@@ -425,5 +430,37 @@ describe.runIf(binDir && amqpUrl)(
       },
       120_000,
     );
+
+    it("PostgreSQL stopped -m fast while the relays' transactions wait on a stalled broker: no exit, the relays resume", async () => {
+      const acceptedBefore = proxy.accepted;
+      let victimCode: number | null | undefined;
+      let readyAfter: Record<string, number> = {};
+      await underLoad(async () => {
+        // Holds commit; each relay claims them and waits for confirms, its transaction idle.
+        proxy.setMode("pause");
+        await sleep(FAULT_MS / 2);
+        await cluster.stop("fast");
+        await sleep(FAULT_MS / 2);
+        victimCode = await terminateVictim();
+        await cluster.start();
+        readyAfter = await timesToReady();
+        proxy.reset();
+        proxy.setMode("forward");
+      });
+      expectNoInstanceExited();
+      expect(load.unexpected.slice(0, 10)).toEqual([]);
+      expect(victimCode, stopped.at(-1)?.output).not.toBeNull();
+      for (const [name, ms] of Object.entries(readyAfter))
+        expect(ms, `${name} ready after PostgreSQL's return`).toBeLessThanOrEqual(READY_WITHIN_MS);
+      const ids = await expectEveryCommittedEventDelivered();
+      await expectAcknowledgedInRows();
+      await expectReconciled();
+      report("postgres -m fast during a broker stall", {
+        readyAfterMs: readyAfter,
+        committedEvents: ids.size,
+        connectionsThroughProxy: proxy.accepted - acceptedBefore,
+        victimExit: victimCode,
+      });
+    }, 120_000);
   },
 );
