@@ -177,6 +177,8 @@ async function start(config: Config, logger: ReturnType<typeof createNodeLogger>
   // cannot keep the process from exiting.
   exitOnSignals(
     () => [
+      // Open seat streams end first, so their clients reconnect to another instance at once.
+      { name: "seat streams", run: async () => seatHints.closeStreams() },
       closeHttpServer(server),
       { name: "expiry sweeper", run: () => sweeper.stop() },
       { name: "outbox relay", run: async () => relay?.stop() },
