@@ -23,6 +23,17 @@ export type { AppDeps } from "./ports.ts";
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
+/** The OpenAPI document's tags; every operation carries one of them. */
+export const API_TAGS = [
+  { name: "sessions", description: "Sessions and their seat maps" },
+  { name: "reservations", description: "Holds: create, read, extend, release, pay, cancel" },
+  { name: "sales", description: "Confirmed purchases" },
+  { name: "health", description: "Health, readiness and metrics" },
+  { name: "admin", description: "Checks for operators and organisers" },
+  { name: "internal", description: "Callbacks from the platform (QStash), not for clients" },
+  { name: "web", description: "The seat-map web page" },
+];
+
 /** Builds the whole API from its dependencies. Opens nothing and reads no environment. */
 export function createApp(deps: AppDeps) {
   const app = createRouter();
@@ -61,6 +72,7 @@ export function createApp(deps: AppDeps) {
       version: "1.0.0",
       description: "Hold seats, pay, and never sell a seat twice.",
     },
+    tags: API_TAGS,
   });
   app.route("/", docsRoutes());
   app.route("/", webRoutes());

@@ -88,6 +88,9 @@ const TITLE: Record<ProblemCode, string> = {
   INTERNAL_ERROR: "Internal error",
 };
 
+/** For the OpenAPI document (problem-docs.ts): each code's status and title. */
+export { STATUS as PROBLEM_STATUS, TITLE as PROBLEM_TITLE };
+
 /** An error answer as data: a route returns it, for an outcome it expects, or throws it as an ApiError. */
 export type Problem = { code: ProblemCode; detail: string; extensions?: Record<string, unknown> };
 
@@ -163,11 +166,10 @@ export function bookingProblem(error: BookingError): Problem {
         reservationId: error.reservationId,
       });
     case "SEAT_NOT_IN_RESERVATION":
-      return problem(
-        error.code,
-        `Seat ${error.seatId} is not held by reservation ${error.reservationId}.`,
-        { reservationId: error.reservationId, seatId: error.seatId },
-      );
+      return problem(error.code, `Seat ${error.seatId} is not held by reservation ${error.reservationId}.`, {
+        reservationId: error.reservationId,
+        seatId: error.seatId,
+      });
     case "CATEGORY_NOT_FOUND":
       return problem(error.code, `Session ${error.sessionId} has no price category ${error.category}.`, {
         sessionId: error.sessionId,

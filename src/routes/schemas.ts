@@ -1,5 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { isStorableInstant, isStorableText } from "../booking/storable.ts";
+import { REQUEST_ID_HEADER } from "./problem-docs.ts";
 
 /** Request and response schemas shared by the resource routers. */
 
@@ -35,41 +36,7 @@ export const IdempotencyKeyHeader = z.object({
     .openapi({ description: "Makes a retry of this request safe: the first response is replayed." }),
 });
 
-export const Problem = z
-  .object({
-    type: z.string(),
-    title: z.string(),
-    status: z.number().int(),
-    detail: z.string(),
-    code: z.string().openapi({ example: "SEAT_UNAVAILABLE" }),
-    requestId: z.string().optional(),
-  })
-  .catchall(z.unknown())
-  .openapi("Problem");
-
-export function problems(...statuses: number[]) {
-  const descriptions: Record<number, string> = {
-    400: "Invalid request",
-    401: "Missing or invalid bearer token (WWW-Authenticate: Bearer)",
-    403: "Not allowed for this user or role",
-    404: "Not found",
-    409: "Conflict",
-    413: "Payload too large",
-    415: "Unsupported media type",
-    422: "Idempotency key reused with another body",
-    429: "Rate limit exceeded (Retry-After, RateLimit and RateLimit-Policy headers)",
-    503: "A dependency is unavailable",
-  };
-  return Object.fromEntries(
-    statuses.map((status) => [
-      status,
-      {
-        description: descriptions[status] ?? "Error",
-        content: { "application/problem+json": { schema: Problem } },
-      },
-    ]),
-  );
-}
+export { Problem, problems, REQUEST_ID_HEADER } from "./problem-docs.ts";
 
 export const SeatStatus = z.enum(["AVAILABLE", "HELD", "SOLD"]);
 
@@ -164,6 +131,20 @@ export const Purchase = z
 
 export const ListLimit = z.coerce.number().int().min(1).max(200).default(50);
 
-export function json<T extends z.ZodType>(schema: T, description: string) {
-  return { description, content: { "application/json": { schema } } };
+type ResponseHeaders = Record<string, { description: string; schema: { type: "string" } }>;
+
+/** Set on a replayed answer to a repeated Idempotency-Key. */
+export const IDEMPOTENT_REPLAYED_HEADER: ResponseHeaders = {
+  "Idempotent-Replayed": {
+    description: "`true` when this is the stored answer to an earlier request with the same Idempotency-Key",
+    schema: { type: "string" },
+  },
+};
+
+export function json<T extends z.ZodType>(schema: T, description: string, headers: ResponseHeaders = {}) {
+  return {
+    description,
+    headers: { ...REQUEST_ID_HEADER, ...headers },
+    content: { "application/json": { schema } },
+  };
 }

@@ -5,13 +5,15 @@ import { type Database, queryRows } from "../../src/db/database.ts";
 import { eventProblems } from "../../src/events/types.ts";
 import type { AppDeps, Logger } from "../../src/ports.ts";
 import { type DriverName, openTestDatabase, type TestDatabase } from "./database.ts";
+import { checkingProblems } from "./problem-contract.ts";
 
 export const silentLogger: Logger = { info() {}, warn() {}, error() {} };
 
 export type TestApp = ReturnType<typeof createApp>;
 
+/** The app on `db`; it fails a test that meets a problem code its route does not document. */
 export function createTestApp(db: Database, overrides: Partial<AppDeps> = {}): TestApp {
-  return createApp({ db, reservationTtlSeconds: 30, logger: silentLogger, ...overrides });
+  return checkingProblems(createApp({ db, reservationTtlSeconds: 30, logger: silentLogger, ...overrides }));
 }
 
 /** A scratch database of `driver` and the app on it, opened before a suite's tests, closed after them. */

@@ -55,7 +55,7 @@ const reconcileRoute = createRoute({
   },
   responses: {
     200: json(ReconcileReport, "The report"),
-    ...problems(400, 401, 403, 429, 503),
+    ...problems("VALIDATION_FAILED", "UNAUTHENTICATED", "FORBIDDEN", "RATE_LIMITED", "SERVICE_UNAVAILABLE"),
   },
 });
 

@@ -29,7 +29,7 @@ const expire = createRoute({
   },
   responses: {
     200: json(ExpiryOutcome, "What became of the hold"),
-    ...problems(400, 401, 404, 409, 503),
+    ...problems("VALIDATION_FAILED", "INVALID_SIGNATURE", "NOT_FOUND", "HOLD_NOT_DUE", "SERVICE_UNAVAILABLE"),
   },
 });
 

@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { AppDeps } from "../../ports.ts";
 import { ApiError, problemResponse } from "../problem.ts";
 import { createRouter } from "../router.ts";
-import { Problem } from "../schemas.ts";
+import { problems } from "../schemas.ts";
 
 const metrics = createRoute({
   method: "get",
@@ -16,14 +16,7 @@ const metrics = createRoute({
       description: "Prometheus text exposition format",
       content: { "text/plain": { schema: z.string() } },
     },
-    401: {
-      description: "METRICS_TOKEN is set and the request does not carry it",
-      content: { "application/problem+json": { schema: Problem } },
-    },
-    501: {
-      description: "This runtime collects no metrics",
-      content: { "application/problem+json": { schema: Problem } },
-    },
+    ...problems("UNAUTHENTICATED", "METRICS_NOT_COLLECTED"),
   },
 });
 

@@ -23,6 +23,7 @@ import {
 import { ApiError, answerProblem, bookingProblem } from "../problem.ts";
 import { createRouter } from "../router.ts";
 import {
+  IDEMPOTENT_REPLAYED_HEADER,
   IdempotencyKeyHeader,
   json,
   ListLimit,
@@ -65,11 +66,15 @@ const NewReservation = z
       .openapi({ description: "Best available: only seats of this price category (its key)" }),
   })
   .superRefine((body, context) => {
-    const bestAvailable = body.sessionId !== undefined || body.quantity !== undefined || body.category !== undefined;
+    const bestAvailable =
+      body.sessionId !== undefined || body.quantity !== undefined || body.category !== undefined;
     if (body.seatIds !== undefined && bestAvailable) {
       context.addIssue({ code: "custom", message: "give seatIds, or sessionId and quantity, not both" });
     } else if (body.seatIds === undefined && (body.sessionId === undefined || body.quantity === undefined)) {
-      context.addIssue({ code: "custom", message: "give seatIds, or sessionId and quantity (best available)" });
+      context.addIssue({
+        code: "custom",
+        message: "give seatIds, or sessionId and quantity (best available)",
+      });
     }
   })
   .openapi("NewReservation", {
@@ -101,8 +106,26 @@ const hold = createRoute({
     body: { required: true, content: { "application/json": { schema: NewReservation } } },
   },
   responses: {
-    201: json(Reservation, "The hold, PENDING until expiresAt"),
-    ...problems(400, 401, 403, 404, 409, 413, 415, 422, 429, 503),
+    201: json(Reservation, "The hold, PENDING until expiresAt", IDEMPOTENT_REPLAYED_HEADER),
+    ...problems(
+      "VALIDATION_FAILED",
+      "MALFORMED_JSON",
+      "UNSUPPORTED_MEDIA_TYPE",
+      "PAYLOAD_TOO_LARGE",
+      "UNAUTHENTICATED",
+      "USER_MISMATCH",
+      "SEAT_NOT_FOUND",
+      "SEATS_FROM_MULTIPLE_SESSIONS",
+      "SEAT_UNAVAILABLE",
+      "SESSION_NOT_FOUND",
+      "CATEGORY_NOT_FOUND",
+      "NOT_ENOUGH_SEATS",
+      "SEATS_CONTENDED",
+      "IDEMPOTENCY_KEY_IN_USE",
+      "IDEMPOTENCY_KEY_REUSED",
+      "RATE_LIMITED",
+      "SERVICE_UNAVAILABLE",
+    ),
   },
 });
 
@@ -115,7 +138,16 @@ const show = createRoute({
   security: bearerSecurity,
   middleware: [guard({ who: "buyer", limit: "reads" })] as const,
   request: { params: ReservationId },
-  responses: { 200: json(Reservation, "The reservation"), ...problems(400, 401, 404, 429) },
+  responses: {
+    200: json(Reservation, "The reservation"),
+    ...problems(
+      "VALIDATION_FAILED",
+      "UNAUTHENTICATED",
+      "RESERVATION_NOT_FOUND",
+      "RATE_LIMITED",
+      "SERVICE_UNAVAILABLE",
+    ),
+  },
 });
 
 const pay = createRoute({
@@ -131,8 +163,23 @@ const pay = createRoute({
     body: { required: false, content: { "application/json": { schema: OwnerCheck } } },
   },
   responses: {
-    200: json(Reservation, "The CONFIRMED reservation and its sale"),
-    ...problems(400, 401, 403, 404, 409, 415, 422, 429, 503),
+    200: json(Reservation, "The CONFIRMED reservation and its sale", IDEMPOTENT_REPLAYED_HEADER),
+    ...problems(
+      "VALIDATION_FAILED",
+      "MALFORMED_JSON",
+      "UNSUPPORTED_MEDIA_TYPE",
+      "PAYLOAD_TOO_LARGE",
+      "UNAUTHENTICATED",
+      "USER_MISMATCH",
+      "RESERVATION_NOT_OWNED",
+      "RESERVATION_NOT_FOUND",
+      "RESERVATION_EXPIRED",
+      "RESERVATION_CANCELLED",
+      "IDEMPOTENCY_KEY_IN_USE",
+      "IDEMPOTENCY_KEY_REUSED",
+      "RATE_LIMITED",
+      "SERVICE_UNAVAILABLE",
+    ),
   },
 });
 
@@ -149,7 +196,20 @@ const cancel = createRoute({
   },
   responses: {
     200: json(Reservation, "The CANCELLED reservation"),
-    ...problems(400, 401, 403, 404, 409, 415, 429),
+    ...problems(
+      "VALIDATION_FAILED",
+      "MALFORMED_JSON",
+      "UNSUPPORTED_MEDIA_TYPE",
+      "PAYLOAD_TOO_LARGE",
+      "UNAUTHENTICATED",
+      "USER_MISMATCH",
+      "RESERVATION_NOT_OWNED",
+      "RESERVATION_NOT_FOUND",
+      "RESERVATION_EXPIRED",
+      "RESERVATION_CONFIRMED",
+      "RATE_LIMITED",
+      "SERVICE_UNAVAILABLE",
+    ),
   },
 });
 
@@ -162,7 +222,10 @@ const byUser = createRoute({
   security: bearerSecurity,
   middleware: [guard({ who: "buyer", limit: "reads" })] as const,
   request: { params: z.object({ userId: UserId }), query: z.object({ limit: ListLimit }) },
-  responses: { 200: json(z.array(Reservation), "The reservations"), ...problems(400, 401, 403, 429) },
+  responses: {
+    200: json(z.array(Reservation), "The reservations"),
+    ...problems("VALIDATION_FAILED", "UNAUTHENTICATED", "FORBIDDEN", "RATE_LIMITED", "SERVICE_UNAVAILABLE"),
+  },
 });
 
 const mine = createRoute({
@@ -174,7 +237,10 @@ const mine = createRoute({
   security: bearerSecurity,
   middleware: [guard({ who: "buyer", limit: "reads" })] as const,
   request: { query: z.object({ limit: ListLimit }) },
-  responses: { 200: json(z.array(Reservation), "The reservations"), ...problems(400, 401, 429) },
+  responses: {
+    200: json(z.array(Reservation), "The reservations"),
+    ...problems("VALIDATION_FAILED", "UNAUTHENTICATED", "RATE_LIMITED", "SERVICE_UNAVAILABLE"),
+  },
 });
 
 const Extension = z
@@ -208,7 +274,21 @@ const extend = createRoute({
   },
   responses: {
     200: json(Reservation, "The PENDING reservation with its new expiresAt"),
-    ...problems(400, 401, 403, 404, 409, 413, 415, 429),
+    ...problems(
+      "VALIDATION_FAILED",
+      "MALFORMED_JSON",
+      "UNSUPPORTED_MEDIA_TYPE",
+      "PAYLOAD_TOO_LARGE",
+      "UNAUTHENTICATED",
+      "USER_MISMATCH",
+      "RESERVATION_NOT_OWNED",
+      "RESERVATION_NOT_FOUND",
+      "RESERVATION_EXPIRED",
+      "RESERVATION_CANCELLED",
+      "RESERVATION_CONFIRMED",
+      "RATE_LIMITED",
+      "SERVICE_UNAVAILABLE",
+    ),
   },
 });
 
@@ -233,7 +313,19 @@ const releaseSeat = createRoute({
   },
   responses: {
     200: json(Reservation, "The reservation without that seat"),
-    ...problems(400, 401, 403, 404, 409, 429),
+    ...problems(
+      "VALIDATION_FAILED",
+      "UNAUTHENTICATED",
+      "USER_MISMATCH",
+      "RESERVATION_NOT_OWNED",
+      "RESERVATION_NOT_FOUND",
+      "SEAT_NOT_IN_RESERVATION",
+      "RESERVATION_EXPIRED",
+      "RESERVATION_CANCELLED",
+      "RESERVATION_CONFIRMED",
+      "RATE_LIMITED",
+      "SERVICE_UNAVAILABLE",
+    ),
   },
 });
 
@@ -265,8 +357,16 @@ export function reservationRoutes(deps: AppDeps) {
       const key = c.req.valid("header")["idempotency-key"];
       const idempotency = await idempotencyFor(key, `POST /reservations user=${userId}`, body);
       if (body.seatIds === undefined) {
-        const best = { userId, sessionId: (body.sessionId as string).toLowerCase(), quantity: body.quantity as number };
-        return answer(c, await holdBestAvailable(deps, { ...best, category: body.category }, idempotency), 201);
+        const best = {
+          userId,
+          sessionId: (body.sessionId as string).toLowerCase(),
+          quantity: body.quantity as number,
+        };
+        return answer(
+          c,
+          await holdBestAvailable(deps, { ...best, category: body.category }, idempotency),
+          201,
+        );
       }
       const seatIds = body.seatIds.map((id) => id.toLowerCase());
       return answer(c, await holdSeats(deps, { userId, seatIds }, idempotency), 201);

@@ -14,7 +14,10 @@ const history = createRoute({
   security: bearerSecurity,
   middleware: [guard({ who: "buyer", limit: "reads" })] as const,
   request: { params: z.object({ userId: UserId }), query: z.object({ limit: ListLimit }) },
-  responses: { 200: json(z.array(Purchase), "The purchases"), ...problems(400, 401, 403, 429) },
+  responses: {
+    200: json(z.array(Purchase), "The purchases"),
+    ...problems("VALIDATION_FAILED", "UNAUTHENTICATED", "FORBIDDEN", "RATE_LIMITED", "SERVICE_UNAVAILABLE"),
+  },
 });
 
 const mine = createRoute({
@@ -26,7 +29,10 @@ const mine = createRoute({
   security: bearerSecurity,
   middleware: [guard({ who: "buyer", limit: "reads" })] as const,
   request: { query: z.object({ limit: ListLimit }) },
-  responses: { 200: json(z.array(Purchase), "The purchases"), ...problems(400, 401, 429) },
+  responses: {
+    200: json(z.array(Purchase), "The purchases"),
+    ...problems("VALIDATION_FAILED", "UNAUTHENTICATED", "RATE_LIMITED", "SERVICE_UNAVAILABLE"),
+  },
 });
 
 export function salesRoutes(deps: AppDeps) {

@@ -19,6 +19,7 @@ import {
   Instant,
   json,
   problems,
+  REQUEST_ID_HEADER,
   SeatStatuses,
   SessionDetail,
   SessionPage,
@@ -102,7 +103,16 @@ const create = createRoute({
   request: { body: { required: true, content: { "application/json": { schema: NewSession } } } },
   responses: {
     201: json(SessionDetail, "The session with its seats"),
-    ...problems(400, 401, 403, 413, 415, 429),
+    ...problems(
+      "VALIDATION_FAILED",
+      "MALFORMED_JSON",
+      "UNSUPPORTED_MEDIA_TYPE",
+      "PAYLOAD_TOO_LARGE",
+      "UNAUTHENTICATED",
+      "FORBIDDEN",
+      "RATE_LIMITED",
+      "SERVICE_UNAVAILABLE",
+    ),
   },
 });
 
@@ -118,7 +128,10 @@ const list = createRoute({
       cursor: z.string().max(512).optional().openapi({ description: "`nextCursor` of the previous page" }),
     }),
   },
-  responses: { 200: json(SessionPage, "One page of sessions"), ...problems(400, 401, 429) },
+  responses: {
+    200: json(SessionPage, "One page of sessions"),
+    ...problems("VALIDATION_FAILED", "UNAUTHENTICATED", "RATE_LIMITED", "SERVICE_UNAVAILABLE"),
+  },
 });
 
 const IfNoneMatch = z.object({
@@ -130,6 +143,7 @@ const IfNoneMatch = z.object({
 });
 
 const seatMapHeaders = {
+  ...REQUEST_ID_HEADER,
   ETag: {
     description: "Changes with every change of a seat's status in the session",
     schema: { type: "string" as const },
@@ -155,7 +169,13 @@ const show = createRoute({
   responses: {
     200: { ...json(SessionDetail, "The session, its seat statuses and counts"), headers: seatMapHeaders },
     304: notModified,
-    ...problems(400, 401, 404, 429),
+    ...problems(
+      "VALIDATION_FAILED",
+      "UNAUTHENTICATED",
+      "SESSION_NOT_FOUND",
+      "RATE_LIMITED",
+      "SERVICE_UNAVAILABLE",
+    ),
   },
 });
 
@@ -169,7 +189,13 @@ const seatStatuses = createRoute({
   responses: {
     200: { ...json(SeatStatuses, "Every seat's status and the counts"), headers: seatMapHeaders },
     304: notModified,
-    ...problems(400, 401, 404, 429),
+    ...problems(
+      "VALIDATION_FAILED",
+      "UNAUTHENTICATED",
+      "SESSION_NOT_FOUND",
+      "RATE_LIMITED",
+      "SERVICE_UNAVAILABLE",
+    ),
   },
 });
 

@@ -26,7 +26,7 @@ export const streamRoute = createRoute({
   },
   responses: {
     200: { description: "text/event-stream", content: { "text/event-stream": { schema: z.string() } } },
-    ...problems(400, 404, 501),
+    ...problems("VALIDATION_FAILED", "SESSION_NOT_FOUND", "STREAM_NOT_AVAILABLE", "SERVICE_UNAVAILABLE"),
   },
 });
 
