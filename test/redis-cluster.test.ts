@@ -8,7 +8,7 @@ import { createFailoverSeatLock } from "../src/seat-lock/failover.ts";
 import { createTcpRedisSeatLock, type TcpRedisSeatLock } from "../src/seat-lock/tcp-redis.ts";
 import { call, createSessionVia, createTestApp, hold, type TestApp, useTestApp } from "./support/app.ts";
 import { availableDrivers } from "./support/database.ts";
-import { type RedisClusterUnderTest, startRedisCluster } from "./support/redis-cluster.ts";
+import { CLUSTER_START_MS, type RedisClusterUnderTest, startRedisCluster } from "./support/redis-cluster.ts";
 import { waitFor } from "./support/redis-server.ts";
 import { clusterLocks } from "./support/seat-locks.ts";
 import { type ServerProcess, startServerProcess } from "./support/server-process.ts";
@@ -79,7 +79,7 @@ withCluster("bookings on a three-master Redis Cluster that loses a master mid-ru
       telemetry,
       healthChecks: [{ name: "redis", required: false, check: () => seatLock.check() }],
     });
-  });
+  }, CLUSTER_START_MS);
   afterAll(async () => {
     await tcp?.close();
     await cluster?.close();
@@ -155,7 +155,7 @@ withCluster("npm start with REDIS_CLUSTER_NODES", () => {
 
   beforeAll(async () => {
     cluster = await startRedisCluster();
-  });
+  }, CLUSTER_START_MS);
   afterAll(async () => {
     await server?.stop();
     await cluster?.close();

@@ -1,6 +1,7 @@
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { SeatClaim } from "../src/seat-lock/seat-lock.ts";
+import { CLUSTER_START_MS } from "./support/redis-cluster.ts";
 import { waitFor } from "./support/redis-server.ts";
 import {
   attempt,
@@ -30,7 +31,7 @@ describeEachLock(locks, "seat lock contract: %s", (name) => {
 
   beforeAll(async () => {
     subject = await openLock(name);
-  });
+  }, CLUSTER_START_MS);
   afterAll(() => subject.close());
 
   it("takes every seat of a claim or none, and names the seats someone else holds", async () => {
@@ -107,7 +108,7 @@ describeEachLock(
     beforeAll(async () => {
       subject = await openLock(name);
       redis = await inspectLock(subject);
-    });
+    }, CLUSTER_START_MS);
     afterAll(async () => {
       redis.disconnect();
       await subject.close();
@@ -158,7 +159,7 @@ describeEachLock(clusterLocks(), "redis cluster specifics: %s", (name) => {
     subject = await openLock(name);
     masters = (subject.cluster?.nodes ?? []).map((node) => new Redis({ ...node, lazyConnect: false }));
     for (const master of masters) master.on("error", () => {});
-  });
+  }, CLUSTER_START_MS);
   afterAll(async () => {
     for (const master of masters) master.disconnect();
     await subject.close();

@@ -26,6 +26,9 @@ export function hasRedisCluster(): boolean {
   return hasRedisServer() && spawnSync("redis-cli", ["--version"], { stdio: "ignore" }).status === 0;
 }
 
+/** A hook that starts a cluster may take this long on a loaded machine (three servers, create, agreement). */
+export const CLUSTER_START_MS = 120_000;
+
 /** The cluster's nodes notice a dead peer after this long; then the whole cluster refuses commands. */
 export const CLUSTER_NODE_TIMEOUT_MS = 1_000;
 
