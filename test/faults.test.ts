@@ -358,11 +358,14 @@ describe.runIf(binDir && amqpUrl)(
     }, 180_000);
 
     afterAll(async () => {
-      await load?.stop();
-      for (const instance of instances) await instance.server.stop("SIGKILL");
-      await consumer?.close().catch(() => {});
-      await proxy?.close();
-      cluster?.destroy();
+      try {
+        await load?.stop();
+        for (const instance of instances) await instance.server.stop("SIGKILL");
+        await consumer?.close().catch(() => {});
+        await proxy?.close();
+      } finally {
+        cluster?.destroy();
+      }
     }, 60_000);
 
     it.each<StopMode>(["fast", "immediate"])(

@@ -86,13 +86,17 @@ export async function startPostgresCluster(binDir: string): Promise<PostgresClus
       running = true;
     },
     destroy() {
+      process.removeListener("exit", cluster.destroy);
       try {
         if (running) run(binDir, "pg_ctl", ["-D", dataDir, "-m", "immediate", "-w", "stop"]);
+        running = false;
       } finally {
         rmSync(root, { recursive: true, force: true });
       }
     },
   };
+  // A test run that ends without its afterAll (a timeout, a crash) still stops the server.
+  process.once("exit", cluster.destroy);
   await cluster.start();
   return cluster;
 }
