@@ -192,4 +192,13 @@ describe.skipIf(!availableDrivers().includes("postgres"))("live seat map across 
       await stream.close();
     }
   });
+
+  it("a shutting-down instance ends its open streams, so it exits at once and cleanly", async () => {
+    const session = (await (await fetch(`${a.url}/sessions?limit=1`)).json()) as { items: { id: string }[] };
+    const stream = readSse(await fetch(`${b.url}/sessions/${session.items[0]?.id}/stream`));
+    expect((await nextEvent(stream)).event).toBe("snapshot");
+    const stopped = b.stop();
+    await expect(stream.next(5_000)).rejects.toThrow("stream ended");
+    expect(await stopped).toBe(0);
+  });
 });

@@ -8,7 +8,11 @@ import type { SeatCounts, SeatStatus } from "./views.ts";
  * A hint says nothing about what changed: the watch reads the map again and works out the
  * difference itself, so a hint lost, repeated or early never makes a map wrong.
  */
-export type SeatChangeHints = { subscribe(onHint: () => void): () => void };
+export type SeatChangeHints = {
+  subscribe(onHint: () => void): () => void;
+  /** Called when the instance shuts down: open streams end, so their clients reconnect elsewhere. */
+  onClose?(listener: () => void): () => void;
+};
 
 export type SeatChange = {
   version: string;
@@ -165,15 +169,23 @@ export function tickingHints(intervalMs: number): SeatChangeHints {
 }
 
 /** Hints fanned out to many subscribers from one source (one LISTEN connection, one PGlite listener). */
-export function createHintFanout(): SeatChangeHints & { emit: () => void } {
+export function createHintFanout(): SeatChangeHints & { emit: () => void; close: () => void } {
   const listeners = new Set<() => void>();
+  const closing = new Set<() => void>();
   return {
     emit: () => {
       for (const listener of listeners) listener();
     },
+    close: () => {
+      for (const listener of closing) listener();
+    },
     subscribe(onHint) {
       listeners.add(onHint);
       return () => listeners.delete(onHint);
+    },
+    onClose(listener) {
+      closing.add(listener);
+      return () => closing.delete(listener);
     },
   };
 }

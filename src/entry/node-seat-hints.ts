@@ -17,7 +17,7 @@ export function postgresSeatHints(url: string, logger: Pick<Logger, "warn">) {
     onNotify: fanout.emit,
     onError: (error) => logger.warn({ err: error }, "seat-change LISTEN connection lost; reconnecting"),
   });
-  return { hints: fanout, stop: () => listener.stop() };
+  return { hints: fanout, closeStreams: fanout.close, stop: () => listener.stop() };
 }
 
 type Listening = { listen(channel: string, onNotify: () => void): Promise<() => Promise<void>> };
@@ -27,11 +27,11 @@ export async function nodeSeatHints(
   databaseUrl: string | undefined,
   database: object,
   logger: Pick<Logger, "warn">,
-): Promise<{ hints: SeatChangeHints; stop: () => Promise<void> }> {
+): Promise<{ hints: SeatChangeHints; closeStreams: () => void; stop: () => Promise<void> }> {
   if (databaseUrl) return postgresSeatHints(databaseUrl, logger);
   const embedded = database as Partial<Listening>;
   if (typeof embedded.listen !== "function") throw new Error("the embedded database cannot listen");
   const fanout = createHintFanout();
   const unlisten = await embedded.listen(OUTBOX_CHANNEL, fanout.emit);
-  return { hints: fanout, stop: unlisten };
+  return { hints: fanout, closeStreams: fanout.close, stop: unlisten };
 }

@@ -52,6 +52,11 @@ export function streamHandler(deps: AppDeps) {
     if (!watching) return answerProblem(c, bookingProblem({ code: "SESSION_NOT_FOUND", sessionId }));
     const heartbeatMs = deps.seatStreamHeartbeatMs ?? DEFAULT_HEARTBEAT_MS;
     c.header("X-Accel-Buffering", "no");
+    let closing = false;
+    const stopOnClose = hints.onClose?.(() => {
+      closing = true;
+      wake?.();
+    });
     return streamSSE(c, async (stream) => {
       stream.onAbort(() => wake?.());
       try {
@@ -69,7 +74,7 @@ export function streamHandler(deps: AppDeps) {
           });
         }
         // Changes are written in the order they were seen; a heartbeat when nothing happened.
-        while (!stream.aborted && !stream.closed) {
+        while (!stream.aborted && !stream.closed && !closing) {
           const change = pending.shift();
           if (change) {
             await stream.writeSSE({ event: "change", id: change.version, data: JSON.stringify(change) });
@@ -87,6 +92,7 @@ export function streamHandler(deps: AppDeps) {
         }
       } finally {
         watching.stop();
+        stopOnClose?.();
       }
     });
   };
