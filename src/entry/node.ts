@@ -16,9 +16,10 @@ import { createNodePostgresDatabase } from "../db/node-postgres.ts";
 import { type Config, OPEN_MODE_WARNING, parseEnv } from "../env.ts";
 import { startSweeper } from "../expiry/sweeper.ts";
 import { createNodeSeatLock } from "../seat-lock/node.ts";
+import { answerParserRefusals, httpServerOptions } from "./http-server.ts";
 import { memoryCheck } from "./node-health.ts";
 import { createNodeLogger, runInRequestScope } from "./node-logger.ts";
-import { answerParserRefusals, httpServerOptions } from "./http-server.ts";
+import { nodeSeatHints } from "./node-seat-hints.ts";
 import { createPromMetrics } from "./prom-metrics.ts";
 import { closeHttpServer, exitOnSignals } from "./shutdown.ts";
 import {
@@ -100,6 +101,7 @@ async function start(config: Config, logger: ReturnType<typeof createNodeLogger>
 
   const database = await openDatabase(config);
   const metrics = createPromMetrics({ db: database.db });
+  const seatHints = await nodeSeatHints(config.databaseUrl, database, logger);
   // Events wait in the outbox either way; without AMQP_URL a sidecar may relay them.
   const relay = config.amqpUrl
     ? (await import("../events/relay-node.ts")).startNodeRelay({
@@ -126,6 +128,7 @@ async function start(config: Config, logger: ReturnType<typeof createNodeLogger>
     metrics,
     telemetry: metrics.telemetry,
     runInRequestScope,
+    seatChangeHints: seatHints.hints,
     seatLock: seatLocks.seatLock,
     refusals: createRefusalMemo({ windowMs: config.seatRefusalCacheMs }),
     holdExpiry: config.qstash
@@ -181,8 +184,10 @@ async function start(config: Config, logger: ReturnType<typeof createNodeLogger>
       { name: "seat streams", run: async () => seatHints.closeStreams() },
       closeHttpServer(server),
       { name: "expiry sweeper", run: () => sweeper.stop() },
+      { name: "seat change listener", run: () => seatHints.stop() },
       { name: "outbox relay", run: async () => relay?.stop() },
       { name: "seat locks", run: () => seatLocks.close() },
+      { name: "rate limits", run: () => rateLimits.close() },
       { name: "database", run: () => database.close() },
     ],
     { deadlineMs: config.shutdownTimeoutMs, logger },
