@@ -1,4 +1,4 @@
-import { neonConfig, Pool } from "@neondatabase/serverless";
+import { neonConfig, Pool, type PoolClient } from "@neondatabase/serverless";
 import { drizzle } from "drizzle-orm/neon-serverless";
 import type { Database } from "./database.ts";
 import * as schema from "./schema.ts";
@@ -35,8 +35,13 @@ export function createNeonDatabase(
     neonConfig.webSocketConstructor = options.webSocketConstructor as typeof neonConfig.webSocketConstructor;
   }
   const pool = new Pool({ connectionString: url, max: options.poolSize });
-  // An idle client that loses its socket emits 'error'; the next query reconnects.
+  // A client that loses its socket emits 'error', and a long-lived process (Deno, Bun) exits on
+  // an 'error' nobody listens to. The pool listens only while a client is idle; a checked-out one
+  // (a transaction in progress) gets its own listener for life. Its pending query rejects instead.
   pool.on("error", () => {});
+  pool.on("connect", (client: PoolClient) => {
+    client.on("error", () => {});
+  });
   const db = drizzle({ client: pool, schema }) as unknown as Database;
   return { db, close: () => pool.end() };
 }
