@@ -81,10 +81,7 @@ export function createJwtVerifier(config: AuthConfig, options: VerifierOptions =
   };
 }
 
-function keyOf(
-  config: AuthConfig,
-  options: VerifierOptions,
-): { key: Uint8Array | JWTVerifyGetKey; algorithms: string[] } {
+function keyOf(config: AuthConfig, options: VerifierOptions): { key: JWTVerifyGetKey; algorithms: string[] } {
   if (options.jwks) return { key: createLocalJWKSet(options.jwks), algorithms: ASYMMETRIC };
   if (config.jwksUrl) {
     const key = createRemoteJWKSet(new URL(config.jwksUrl), {
@@ -94,7 +91,17 @@ function keyOf(
     });
     return { key, algorithms: ASYMMETRIC };
   }
-  if (config.secret) return { key: new TextEncoder().encode(config.secret), algorithms: SYMMETRIC };
+  if (config.secret) {
+    // Imported once: handing jose the raw bytes would import the key again for every token.
+    const imported = crypto.subtle.importKey(
+      "raw",
+      new TextEncoder().encode(config.secret),
+      { name: "HMAC", hash: "SHA-256" },
+      false,
+      ["verify"],
+    );
+    return { key: () => imported, algorithms: SYMMETRIC };
+  }
   throw new Error("createJwtVerifier needs a JWKS URL or a secret");
 }
 

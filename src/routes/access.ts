@@ -2,7 +2,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import type { Identity } from "../auth/identity.ts";
 import type { RateDecision, RouteClass } from "../auth/rate-limit.ts";
 import type { AppDeps } from "../ports.ts";
-import { ApiError, problemResponse } from "./problem.ts";
+import { ApiError, type Problem, type ProblemCode, problemResponse } from "./problem.ts";
 import type { AppEnv } from "./router.ts";
 
 /**
@@ -48,7 +48,7 @@ export function guard(rule: Access): MiddlewareHandler<AppEnv> {
         if (!checked.ok && checked.unavailable) {
           return problemResponse(
             c,
-            new ApiError(
+            problem(
               "SERVICE_UNAVAILABLE",
               "The token cannot be checked now: the signing keys did not answer. Retry shortly.",
             ),
@@ -61,7 +61,7 @@ export function guard(rule: Access): MiddlewareHandler<AppEnv> {
         c.set("identity", identity);
       }
       if (rule.who === "organiser" && !identity?.organiser) {
-        return problemResponse(c, new ApiError("FORBIDDEN", "Only organisers may do this."));
+        return problemResponse(c, problem("FORBIDDEN", "Only organisers may do this."));
       }
     }
     if (rule.limit && access?.rateLimiter) {
@@ -72,13 +72,9 @@ export function guard(rule: Access): MiddlewareHandler<AppEnv> {
         if (!decision.allowed) {
           return problemResponse(
             c,
-            new ApiError(
-              "RATE_LIMITED",
-              `Too many ${rule.limit} requests; retry in ${decision.resetSeconds} s.`,
-              {
-                retryAfter: decision.resetSeconds,
-              },
-            ),
+            problem("RATE_LIMITED", `Too many ${rule.limit} requests; retry in ${decision.resetSeconds} s.`, {
+              retryAfter: decision.resetSeconds,
+            }),
             { ...headers, "retry-after": String(decision.resetSeconds) },
           );
         }
@@ -131,7 +127,7 @@ function unauthenticated(c: Context<AppEnv>, detail: string, reason?: string): R
   const challenge = reason
     ? `${REALM}, error="invalid_token", error_description="${reason.replaceAll('"', "'")}"`
     : REALM;
-  return problemResponse(c, new ApiError("UNAUTHENTICATED", detail), { "www-authenticate": challenge });
+  return problemResponse(c, problem("UNAUTHENTICATED", detail), { "www-authenticate": challenge });
 }
 
 function clientAddress(c: Context<AppEnv>): string {
@@ -154,4 +150,9 @@ export function requireBuyer(c: Context<AppEnv>): string {
     "UNAUTHENTICATED",
     "There is no signed-in buyer: auth is not configured on this instance; use the routes that name the user.",
   );
+}
+
+/** Refusals here are expected (a flood is mostly refusals): plain problems, no stack captured. */
+function problem(code: ProblemCode, detail: string, extensions?: Record<string, unknown>): Problem {
+  return { code, detail, extensions };
 }
