@@ -40,7 +40,7 @@ const redisUrl = env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379";
 const poolSize = Number(env.BENCH_POOL_SIZE ?? parseEnv({}).databasePoolSize);
 // BENCH_AUTH=1: the service verifies a bearer token on every request and counts rate limits.
 const auth = env.BENCH_AUTH === "1" ? benchAuth() : undefined;
-const deadlineSeconds = Number(env.BENCH_TIMEOUT_S ?? (smoke ? 120 : 480));
+const deadlineSeconds = Number(env.BENCH_TIMEOUT_S ?? (smoke ? 120 : 900));
 
 const counts: Counts = {
   ...(smoke

@@ -111,10 +111,7 @@ export const reservationSeats = pgTable(
     sessionId: uuid("session_id").notNull(),
     claim: tstzrange("claim").notNull(),
   },
-  (t) => [
-    primaryKey({ columns: [t.reservationId, t.seatId] }),
-    index("reservation_seats_session_idx").on(t.sessionId),
-  ],
+  (t) => [primaryKey({ columns: [t.reservationId, t.seatId] })],
 );
 
 export const sales = pgTable(
