@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { API_TAGS } from "../src/app.ts";
 import { ApiError, PROBLEM_STATUS, type ProblemCode, problemResponse } from "../src/routes/problem.ts";
 import { createRouter } from "../src/routes/router.ts";
-import { json, problems } from "../src/routes/schemas.ts";
+import { json, problems, Reservation } from "../src/routes/schemas.ts";
 import { createSessionVia, createTestApp, type TestApp, useTestApp } from "./support/app.ts";
 import { checkingProblems, codesOf, type OpenApiDocument, operationsOf } from "./support/problem-contract.ts";
 
@@ -72,6 +72,11 @@ describe("the OpenAPI document", () => {
     expect(schema("SeatNotInReservationProblem").required).toEqual(["reservationId", "seatId"]);
     expect(Object.keys(schema("ValidationFailedProblem").properties)).toContain("errors");
     expect(schema("RateLimitedProblem").required).toEqual(["retryAfter"]);
+  });
+
+  it("shows a reservation by example, valid against its own schema", () => {
+    const example = (doc.components?.schemas?.Reservation as Json | undefined)?.example;
+    expect(Reservation.safeParse(example).success).toBe(true);
   });
 
   it("documents the headers: X-Request-Id on every JSON answer, Retry-After, Idempotent-Replayed, ETag", () => {

@@ -116,7 +116,23 @@ export const Reservation = z
     createdAt: z.string(),
     sale: z.object({ id: Uuid, amount: z.number(), paidAt: z.string() }).nullable(),
   })
-  .openapi("Reservation");
+  .openapi("Reservation", {
+    example: {
+      id: "8d1f4c2a-6b7e-4f3a-9c5d-2e1b0a9f8c7d",
+      sessionId: "0b9f6a52-4c1e-4d8e-9a57-2f1f0d6c9e31",
+      userId: "alice",
+      status: "PENDING",
+      seatIds: ["5d2c8e17-93a4-4f0b-8e61-7a0c4b2d9f58", "a3e9b1c4-2d5f-4a68-b7c0-1e2f3a4b5c6d"],
+      seats: [
+        { id: "5d2c8e17-93a4-4f0b-8e61-7a0c4b2d9f58", row: "A", number: 1, label: "A1" },
+        { id: "a3e9b1c4-2d5f-4a68-b7c0-1e2f3a4b5c6d", row: "A", number: 2, label: "A2" },
+      ],
+      totalPrice: 25,
+      expiresAt: "2030-12-24T19:30:30.000Z",
+      createdAt: "2030-12-24T19:30:00.000Z",
+      sale: null,
+    },
+  });
 
 export const Purchase = z
   .object({
