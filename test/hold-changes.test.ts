@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
 import { Redis } from "ioredis";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createJwtVerifier } from "../src/auth/jwt-verifier.ts";
 import { queryRows } from "../src/db/database.ts";
@@ -357,3 +358,83 @@ describe("extend, release and best available with auth on", () => {
     expect(released.body.seatIds).toHaveLength(2);
   });
 });
+
+describe.skipIf(!availableDrivers().includes("postgres"))(
+  "extending or releasing at the expiry instant on PostgreSQL",
+  () => {
+    const suite = useTestApp("postgres", { overrides: { reservationTtlSeconds: 1 } });
+    const until = async (condition: () => Promise<boolean>) => {
+      while (!(await condition())) await sleep(20);
+    };
+    const one = async <T>(query: ReturnType<typeof sql>) => (await queryRows<T>(suite.database.db, query))[0];
+
+    /**
+     * A live hold whose row lock another transaction holds (a payment in flight, say); `change`
+     * is sent while the hold is live, waits for that lock, and the lock goes only once the hold's
+     * time is up.
+     */
+    async function changeAcrossExpiry(
+      change: (reservationId: string, seatIds: string[]) => Promise<unknown>,
+    ) {
+      const { seatIds } = await createSessionVia(suite.app, { rowsCount: 1, seatsPerRow: 4 });
+      const held = await hold(suite.app, "ann", seatIds.slice(0, 2));
+      const holder = new pg.Client({ connectionString: suite.database.url });
+      await holder.connect();
+      try {
+        await holder.query("BEGIN");
+        await holder.query("SELECT id FROM reservations WHERE id = $1 FOR UPDATE", [held.body.id]);
+        const pid = (await holder.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0]?.pid;
+        const answer = change(held.body.id, seatIds);
+        await until(
+          async () =>
+            (
+              await one<{ n: number }>(
+                sql`SELECT count(*)::int AS n FROM pg_stat_activity WHERE ${pid}::int = ANY(pg_blocking_pids(pid))`,
+              )
+            )?.n === 1,
+        );
+        await until(
+          async () =>
+            (
+              await one<{ past: boolean }>(
+                sql`SELECT expires_at <= clock_timestamp() AS past FROM reservations WHERE id = ${held.body.id}::uuid`,
+              )
+            )?.past === true,
+        );
+        await holder.query("COMMIT");
+        return {
+          reservationId: held.body.id as string,
+          expiresAt: held.body.expiresAt as string,
+          answer: await answer,
+        };
+      } finally {
+        await holder.end();
+      }
+    }
+
+    it("an extension that waited for the row lock past the hold's end answers 409 and moves no claim", async () => {
+      const { reservationId, expiresAt, answer } = await changeAcrossExpiry((id) =>
+        call(suite.app, "POST", `/reservations/${id}/extend`, { seconds: 60 }),
+      );
+      expect(answer).toMatchObject({ status: 409, body: { code: "RESERVATION_EXPIRED" } });
+      const row = await one<{ expires_at: string; moved: number }>(
+        sql`SELECT to_char(r.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS expires_at,
+              (SELECT count(*)::int FROM reservation_seats rs WHERE rs.reservation_id = r.id AND upper(rs.claim) <> r.expires_at) AS moved
+            FROM reservations r WHERE r.id = ${reservationId}::uuid`,
+      );
+      expect(row).toEqual({ expires_at: expiresAt, moved: 0 });
+    });
+
+    it("a release that waited for the row lock past the hold's end answers 409 and removes nothing", async () => {
+      const { reservationId, answer } = await changeAcrossExpiry((id, seatIds) =>
+        call(suite.app, "DELETE", `/reservations/${id}/seats/${seatIds[0]}`),
+      );
+      expect(answer).toMatchObject({ status: 409, body: { code: "RESERVATION_EXPIRED" } });
+      const row = await one<{ seats: number; total_cents: number }>(
+        sql`SELECT (SELECT count(*)::int FROM reservation_seats WHERE reservation_id = r.id) AS seats, r.total_cents
+            FROM reservations r WHERE r.id = ${reservationId}::uuid`,
+      );
+      expect(row).toEqual({ seats: 2, total_cents: 2500 });
+    });
+  },
+);
