@@ -7,8 +7,8 @@ const MB = 1024 * 1024;
 /**
  * Memory as a health check: `degraded` (never `down`, restarting is the orchestrator's call) when
  * the JS heap nears V8's limit or the resident set nears the container's (cgroup) or machine's
- * memory. A fixed RSS threshold would be wrong here: embedded PGlite's WebAssembly memory alone
- * keeps RSS near 500 MB, outside the JS heap, and is no sign of a leak.
+ * memory. A fixed RSS threshold would be wrong here: embedded PGlite's WebAssembly heap holds
+ * 100-200 MB outside the JS heap (more while PGlite's code is being optimized), no sign of a leak.
  */
 export function memoryCheck(threshold = 0.9): HealthCheck {
   return {
