@@ -1,5 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from "vitest";
 import type { Database } from "../src/db/database.ts";
+import { createConsoleLogger } from "../src/entry/console-logger.ts";
 import { createNodeLogger, runInRequestScope } from "../src/entry/node-logger.ts";
 import { call, createSessionVia, createTestApp, type TestApp } from "./support/app.ts";
 import {
@@ -30,8 +31,34 @@ describe("the Node logger", () => {
     ]);
   });
 
-  it("never writes secrets: URL passwords, authorization headers, tokens, signing keys", () => {
+  it("never writes secrets bound to a child logger", () => {
     const { logger, raw } = capture();
+    const child = logger.child({ token: "tok-10", url: "redis://:redis-pass-11@redis:6379" });
+    child.info({}, "child");
+    child.child({ authorization: "Bearer tok-15" }).info({}, "grandchild");
+    expect(raw.join("")).not.toMatch(/tok-10|redis-pass-11|tok-15/);
+    expect(raw.join("")).toContain("redis://:[redacted]@redis:6379");
+  });
+});
+
+/** The console logger of Workers, Deno and Bun, its lines captured from the console it writes to. */
+function captureConsole() {
+  const raw: string[] = [];
+  const spies = (["log", "warn", "error"] as const).map((method) =>
+    vi.spyOn(console, method).mockImplementation((line: unknown) => void raw.push(String(line))),
+  );
+  onTestFinished(() => {
+    for (const spy of spies) spy.mockRestore();
+  });
+  return { logger: createConsoleLogger("info"), raw };
+}
+
+describe.each([
+  ["the Node logger (pino)", () => capture()],
+  ["the edge runtimes' console logger", captureConsole],
+])("one secret scrubber: %s", (_name, open) => {
+  it("never writes secrets: URL passwords, authorization headers, bearer tokens, ?token=, signing keys", () => {
+    const { logger, raw } = open();
     logger.info(
       {
         databaseUrl: "postgres://app:db-pass-1@db:5432/cinema",
@@ -39,11 +66,12 @@ describe("the Node logger", () => {
         upstash: { url: "https://r.example", token: "tok-4" },
         qstash: { currentSigningKey: "sig-5" },
         callback: "https://api.example/expire?token=tok-6&x=1",
+        detail: "upstream said: Bearer tok-12 is not valid",
       },
       "connecting to amqp://guest:mq-pass-7@rabbitmq:5672 with Bearer tok-8",
     );
     logger.error({ err: new Error("connect failed: redis://:redis-pass-9@redis:6379") }, "boom");
-    logger.child({ token: "tok-10" }).info({}, "child");
+    logger.warn({ url: "/internal/holds/x/expire?token=tok-13" }, "refused ?token=tok-14");
     const text = raw.join("");
     for (const secret of [
       "db-pass-1",
@@ -55,12 +83,16 @@ describe("the Node logger", () => {
       "mq-pass-7",
       "tok-8",
       "redis-pass-9",
-      "tok-10",
+      "tok-12",
+      "tok-13",
+      "tok-14",
     ]) {
       expect(text).not.toContain(secret);
     }
     // What is not secret stays readable.
     expect(text).toContain("postgres://app:[redacted]@db:5432/cinema");
+    expect(text).toContain("Bearer [redacted]");
+    expect(text).toContain("?token=[redacted]&x=1");
     expect(text).toContain("https://r.example");
     expect(text).toContain('"type":"Error"');
   });
