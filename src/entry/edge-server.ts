@@ -4,6 +4,7 @@ import { type Config, ConfigError, parseEnv } from "../env.ts";
 import { startSweeper } from "../expiry/sweeper.ts";
 import { createConsoleLogger } from "./console-logger.ts";
 import { createEdgeServices, type EdgeDatabase, edgeDeps, openEdgeDatabase } from "./edge.ts";
+import { runShutdown } from "./shutdown-steps.ts";
 
 /** What a long-running runtime (Deno, Bun) lends the server: its environment, its HTTP server, its signals. */
 export type ServerRuntime = {
@@ -57,10 +58,16 @@ export async function runEdgeServer(runtime: ServerRuntime): Promise<void> {
     `listening on http://localhost:${config.port}`,
   );
   runtime.onShutdownSignal(async (signal) => {
-    logger.info({ signal }, "shutting down");
-    await server.stop();
-    await sweeper.stop();
-    await database.close();
-    runtime.exit(0);
+    logger.info({ signal, deadlineMs: config.shutdownTimeoutMs }, "shutting down");
+    // Each step bounded, the whole within SHUTDOWN_TIMEOUT_MS, whatever the database does.
+    const code = await runShutdown(
+      [
+        { name: "http server", run: () => server.stop(), share: 0.5 },
+        { name: "expiry sweeper", run: () => sweeper.stop() },
+        { name: "database", run: () => database.close() },
+      ],
+      { deadlineMs: config.shutdownTimeoutMs, logger },
+    );
+    runtime.exit(code);
   });
 }
