@@ -141,6 +141,37 @@ describe.runIf(databaseUrl && amqpUrl)("outbox relay through a faulty path to Ra
     expect(outcome).toBe("stopped");
   });
 
+  it("stops without waiting out a long confirm timeout; the batch it gave up goes out later", async () => {
+    await relay?.stop();
+    const viaProxy = new URL(amqpUrl as string);
+    viaProxy.port = String(proxy.port);
+    const patient = () =>
+      startNodeRelay({
+        db: database.db,
+        amqpUrl: viaProxy.toString(),
+        exchange: capture.exchange,
+        logger: silentLogger,
+        tuning: { pollIntervalMs: 100, confirmTimeoutMs: 60_000 },
+      });
+    relay = patient();
+    await connectedOnce();
+    proxy.setMode("pause");
+    await append(5);
+    // Give the relay time to claim the rows and send them into the stalled path.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const stopping = relay.stop();
+    relay = undefined;
+    const outcome = await Promise.race([
+      stopping.then(() => "stopped"),
+      new Promise((resolve) => setTimeout(() => resolve("still waiting for confirms"), STOP_BOUND_MS)),
+    ]);
+    expect(outcome).toBe("stopped");
+    proxy.reset();
+    proxy.setMode("forward");
+    relay = patient();
+    await expectEveryEventDelivered("the events of the abandoned batch");
+  });
+
   it("lets the sidecar exit by itself within SHUTDOWN_TIMEOUT_MS on SIGTERM while the broker path is stalled", async () => {
     await relay?.stop();
     relay = undefined;

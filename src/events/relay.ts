@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
 import type { Database } from "../db/database.ts";
+import { withDeadline } from "../deadline.ts";
 import { claimPendingEvents, markPublished, pruneOutbox } from "./outbox-queries.ts";
 import type { EventPublisher } from "./publisher.ts";
 import { keepReservationOrder, publishInOrder } from "./relay-order.ts";
@@ -26,6 +27,8 @@ export type RelayOptions = {
   confirmTimeoutMs?: number;
   /** Delay after the first failure, doubled per further failure up to `maxMs`, with jitter. */
   backoff?: { initialMs: number; maxMs: number };
+  /** How long `stop()` waits for the batch in flight. */
+  stopGraceMs?: number;
   /** How long published rows are kept before the relay prunes them. */
   retentionMs?: number;
   pruneIntervalMs?: number;
@@ -45,7 +48,11 @@ export type Relay = {
   /** New rows may be waiting: look now instead of at the next poll. */
   wake(): void;
   status(): RelayStatus;
-  /** Finishes the batch in flight, then stops. Closing the publisher is the caller's business. */
+  /**
+   * Lets the batch in flight finish for up to `stopGraceMs`, then returns. Closing the publisher is
+   * the caller's business; a batch still waiting on the broker then fails and its rows go out
+   * again later (at least once), instead of holding the stop for a whole confirm timeout.
+   */
   stop(): Promise<void>;
 };
 
@@ -94,6 +101,7 @@ export function startRelay(options: RelayOptions): Relay {
   const backoff = options.backoff ?? { initialMs: 250, maxMs: 30_000 };
   const retentionMs = options.retentionMs ?? 24 * 60 * 60 * 1000;
   const pruneIntervalMs = options.pruneIntervalMs ?? 60 * 60 * 1000;
+  const stopGraceMs = options.stopGraceMs ?? 2_000;
   const { db, publisher } = options;
 
   const status: RelayStatus = {
@@ -170,7 +178,7 @@ export function startRelay(options: RelayOptions): Relay {
     async stop() {
       stopped = true;
       interruptSleep?.();
-      await running;
+      await withDeadline(running, stopGraceMs, "relay batch still in flight").catch(() => {});
     },
   };
 }
