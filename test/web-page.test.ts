@@ -1,12 +1,13 @@
 import { mkdirSync, readFileSync } from "node:fs";
+import { type ServerType, serve } from "@hono/node-server";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GENERATED_PATH, generatedModule } from "../scripts/web-assets.ts";
 import { webAssets } from "../src/routes/web/web-assets.ts";
-import { useTestApp } from "./support/app.ts";
+import { createTestApp, useTestApp } from "./support/app.ts";
 import { chromiumAvailable, launchChromium } from "./support/browser.ts";
 import { availableDrivers, openTestDatabase, type TestDatabase } from "./support/database.ts";
-import { type ServerProcess, startServerProcess } from "./support/server-process.ts";
+import { freePort, type ServerProcess, startServerProcess } from "./support/server-process.ts";
 
 const ARTIFACTS = "test-results";
 
@@ -135,3 +136,55 @@ describe.skipIf(!chromiumAvailable() || !availableDrivers().includes("postgres")
     }, 30_000);
   },
 );
+
+describe.skipIf(!chromiumAvailable())("the web page where no stream is served (as on Workers)", () => {
+  let database: TestDatabase;
+  let server: ServerType;
+  let url: string;
+  let browser: Browser;
+  beforeAll(async () => {
+    database = await openTestDatabase("pglite");
+    const port = await freePort();
+    url = `http://127.0.0.1:${port}`;
+    // No seat-change hints: GET /sessions/:id/stream answers 501, as it does on Workers.
+    server = serve({ fetch: createTestApp(database.db).fetch, port, hostname: "127.0.0.1" });
+    browser = await launchChromium();
+  }, 60_000);
+  afterAll(async () => {
+    await browser?.close();
+    await new Promise((resolve) => server?.close(resolve));
+    await database?.close();
+  });
+
+  it("falls back to polling the light seat map with its ETag, and still shows another buyer's hold", async () => {
+    const created = await fetch(`${url}/sessions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        movieId: "no-stream",
+        room: "R",
+        startsAt: "2026-12-24T20:00:00Z",
+        price: 9,
+        rowsCount: 2,
+        seatsPerRow: 4,
+      }),
+    });
+    const session = (await created.json()) as { id: string; seats: { id: string; label: string }[] };
+    const page = await browser.newPage();
+    const polls: number[] = [];
+    page.on("response", (response) => {
+      if (response.url().endsWith(`/sessions/${session.id}/seats`)) polls.push(response.status());
+    });
+    await page.goto(`${url}/?session=${session.id}`);
+    await expect.poll(() => page.locator("#live").textContent()).toBe("Live updates: polling every second");
+    const held = await fetch(`${url}/reservations`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ userId: "someone", seatIds: [session.seats[1]?.id] }),
+    });
+    expect(held.status).toBe(201);
+    await page.locator('[data-label="A2"][data-status="HELD"]').waitFor({ timeout: 5_000 });
+    await expect.poll(() => polls.includes(304), { timeout: 5_000 }).toBe(true);
+    expect(polls).toContain(200);
+  }, 30_000);
+});
