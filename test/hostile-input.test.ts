@@ -60,6 +60,13 @@ describe.each(availableDrivers())("hostile input on %s gets a 400 problem and ch
     ["startsAt in year 1", { ...SESSION, startsAt: "0001-01-01T00:00:00Z" }],
     ["startsAt before 1970", { ...SESSION, startsAt: "1969-12-31T23:59:59Z" }],
     ["startsAt past 9999 once its offset applies", { ...SESSION, startsAt: "9999-12-31T23:59:59-01:00" }],
+    // The grid's own checks fail but do not abort: the categories check must not run on such a grid.
+    ["a negative rowsCount", { ...SESSION, rowsCount: -1, seatsPerRow: 1 }],
+    ["a negative seatsPerRow", { ...SESSION, rowsCount: 2, seatsPerRow: -2_147_483_649 }],
+    [
+      "a negative rowsCount and categories",
+      { ...SESSION, rowsCount: -3, categories: [{ key: "a", name: "A", price: 1 }] },
+    ],
   ];
 
   it.each(sessions)("a session with %s", async (_name, body) => {

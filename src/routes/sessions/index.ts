@@ -74,22 +74,31 @@ const NewSession = z
     seatsPerRow: z.number().int().min(1).max(MAX_SEATS_PER_SESSION).openapi({ example: 12 }),
     categories: z.array(NewCategory).min(1).max(MAX_CATEGORIES).optional(),
   })
-  .superRefine((session, context) => {
-    if (session.rowsCount * session.seatsPerRow > MAX_SEATS_PER_SESSION) {
-      context.addIssue({
-        code: "custom",
-        message: `a session has at most ${MAX_SEATS_PER_SESSION} seats`,
-        path: ["seatsPerRow"],
-      });
-      return;
-    }
-    if (session.price === undefined && session.categories === undefined) {
-      context.addIssue({ code: "custom", message: "required unless categories are given", path: ["price"] });
-      return;
-    }
-    const assigned = assignCategories(session, sessionCategories(session));
-    if (!assigned.ok) context.addIssue({ code: "custom", message: assigned.message, path: ["categories"] });
-  })
+  .superRefine(
+    (session, context) => {
+      if (session.rowsCount * session.seatsPerRow > MAX_SEATS_PER_SESSION) {
+        context.addIssue({
+          code: "custom",
+          message: `a session has at most ${MAX_SEATS_PER_SESSION} seats`,
+          path: ["seatsPerRow"],
+        });
+        return;
+      }
+      if (session.price === undefined && session.categories === undefined) {
+        context.addIssue({
+          code: "custom",
+          message: "required unless categories are given",
+          path: ["price"],
+        });
+        return;
+      }
+      const assigned = assignCategories(session, sessionCategories(session));
+      if (!assigned.ok) context.addIssue({ code: "custom", message: assigned.message, path: ["categories"] });
+    },
+    // A failed min() or max() does not abort zod's parse: without this, a negative rowsCount would
+    // reach the grid arithmetic above (a RangeError, a 500) instead of its own 400.
+    { when: (payload) => payload.issues.length === 0 },
+  )
   .openapi("NewSession");
 
 const create = createRoute({
