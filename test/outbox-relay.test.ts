@@ -163,7 +163,7 @@ describe.each(availableDrivers())("outbox relay core on %s", (driver) => {
       onError: (_error, retry) => failures.push(retry.delayMs),
     });
     const rabbitmq = rabbitmqHealthCheck(relay);
-    const outbox = outboxHealthCheck(database.db, { relayInProcess: true, maxLagSeconds: 0 });
+    const outbox = outboxHealthCheck(() => database.db, { relayInProcess: true, maxLagSeconds: 0 });
     try {
       await appendNumberedEvents(database.db, A, 5);
       await new Promise((resolve) => setTimeout(resolve, 1_200));

@@ -1,5 +1,7 @@
+import { AsyncLocalStorage } from "node:async_hooks";
 import { createApp } from "../app.ts";
 import { expireAllOverdueHolds, pruneIdempotencyKeys } from "../booking/expire.ts";
+import type { Database } from "../db/database.ts";
 import { type Config, ConfigError, parseEnv } from "../env.ts";
 import { createConsoleLogger } from "./console-logger.ts";
 import { createEdgeServices, type EdgeServices, edgeDeps, openEdgeDatabase } from "./edge.ts";
@@ -12,12 +14,32 @@ type WorkerEnv = Record<string, unknown>;
 /**
  * Cloudflare Workers. A database client cannot outlive the request that opened it (a `pg` client
  * kept at module level hangs on the next request), so each request and each cron run opens its
- * own pool and closes it after the response. Fetch-based clients (Upstash REST seat locks, QStash)
- * and the parsed configuration are kept for the isolate.
+ * own pool and closes it after the response. Everything else lives as long as the isolate: the
+ * parsed configuration, fetch-based clients (Upstash REST seat locks, QStash) and the app itself,
+ * whose `deps.db` is the database of the request being served, read from its async context.
  */
-let isolate: { env: WorkerEnv; config: Config; services: EdgeServices } | undefined;
+let isolate:
+  | { env: WorkerEnv; config: Config; services: EdgeServices; app: ReturnType<typeof createApp> }
+  | undefined;
 
-function setUp(env: WorkerEnv): { config: Config; services: EdgeServices } {
+/** The database of the request (or cron run) in progress; an isolate serves several at once. */
+const requestDatabase = new AsyncLocalStorage<Database>();
+
+/** The app's dependencies, with `db` resolved at each use to the current request's database. */
+function isolateDeps(services: EdgeServices) {
+  const deps = edgeDeps(services, undefined as unknown as Database);
+  Object.defineProperty(deps, "db", {
+    enumerable: true,
+    get: () => {
+      const db = requestDatabase.getStore();
+      if (!db) throw new Error("the database is only open while a request is served");
+      return db;
+    },
+  });
+  return deps;
+}
+
+function setUp(env: WorkerEnv): NonNullable<typeof isolate> {
   if (isolate?.env === env) return isolate;
   const variables = Object.fromEntries(
     Object.entries(env).filter((entry): entry is [string, string] => typeof entry[1] === "string"),
@@ -28,7 +50,7 @@ function setUp(env: WorkerEnv): { config: Config; services: EdgeServices } {
     createConsoleLogger(config.logLevel),
     (request) => request.headers.get("cf-connecting-ip") ?? undefined,
   );
-  isolate = { env, config, services };
+  isolate = { env, config, services, app: createApp(isolateDeps(services)) };
   return isolate;
 }
 
@@ -60,7 +82,7 @@ export default {
       throw error;
     }
     try {
-      return await createApp(edgeDeps(setup.services, database.db)).fetch(request);
+      return await requestDatabase.run(database.db, () => setup.app.fetch(request));
     } finally {
       ctx.waitUntil(database.close());
     }

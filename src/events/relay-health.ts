@@ -31,7 +31,7 @@ export const OUTBOX_MAX_LAG_SECONDS = 60;
  * outbox itself: nothing published since the oldest waiting event was written means nobody does.
  */
 export function outboxHealthCheck(
-  db: Executor,
+  database: () => Executor,
   options: { relayInProcess: boolean; maxLagSeconds?: number },
 ): HealthCheck {
   const maxLagSeconds = options.maxLagSeconds ?? OUTBOX_MAX_LAG_SECONDS;
@@ -39,6 +39,7 @@ export function outboxHealthCheck(
     name: "outbox",
     required: false,
     check: async () => {
+      const db = database();
       const { pending, lagSeconds } = await readOutboxBacklog(db);
       if (lagSeconds <= maxLagSeconds) return "ok";
       const waiting = `${pending} events pending, oldest ${Math.round(lagSeconds)} s old`;

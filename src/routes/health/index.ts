@@ -91,7 +91,8 @@ export function healthRoutes(deps: AppDeps) {
         return "ok";
       },
     },
-    outboxHealthCheck(deps.db, { relayInProcess: deps.relayInProcess ?? false }),
+    // `deps.db` is read at each check: on Workers it is the database of the request being served.
+    outboxHealthCheck(() => deps.db, { relayInProcess: deps.relayInProcess ?? false }),
     ...(deps.healthChecks ?? []),
   ];
 
