@@ -41,6 +41,9 @@ export type SeatWatchOptions = {
   safetyPollMs?: number;
 };
 
+/** The shortest time between two reads of one watched session's map on one instance. */
+const MIN_READ_GAP_MS = 100;
+
 type Watched = {
   watchers: Set<SeatWatcher>;
   last: SeatMapState;
@@ -53,7 +56,7 @@ type Watched = {
 /**
  * One reader per session per instance, however many streams watch it: on each hint every watched
  * session is read again (one read in flight per session, one more after it when hints arrived
- * meanwhile), and the seats whose status changed go to every watcher. A hold running out changes
+ * meanwhile, at most one every 100 ms), and the seats whose status changed go to every watcher. A hold running out changes
  * the map with no write, so the watch also reads again at the instant the earliest live hold ends.
  */
 export function createSeatWatch(options: SeatWatchOptions): SeatWatch {
@@ -76,7 +79,13 @@ export function createSeatWatch(options: SeatWatchOptions): SeatWatch {
     watched.reading = true;
     void (async () => {
       try {
+        let readAt = 0;
         do {
+          // Under a crowd, hints arrive faster than reads: one read per session every
+          // MIN_READ_GAP_MS at most, each covering every hint that came before it.
+          const wait = readAt + MIN_READ_GAP_MS - Date.now();
+          if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+          readAt = Date.now();
           watched.again = false;
           const map = await readSeatMap(db, sessionId).catch(() => undefined);
           if (!map || sessions.get(sessionId) !== watched) continue;
