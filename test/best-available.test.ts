@@ -124,6 +124,12 @@ describe.each(availableDrivers())("best available through the API on %s", (drive
     expect(again.status).toBe(201);
     expect(again.headers.get("idempotent-replayed")).toBe("true");
     expect(again.body.id).toBe(first.body.id);
+    // Sold out since: the retry is still the first answer, not a refusal for want of seats.
+    expect((await best(session.id, 6)).status).toBe(201);
+    const late = await call(suite.app, "POST", "/reservations", body, headers);
+    expect([late.status, late.body.id]).toEqual([201, first.body.id]);
+    const reused = await call(suite.app, "POST", "/reservations", { ...body, quantity: 1 }, headers);
+    expect([reused.status, reused.body.code]).toEqual([422, "IDEMPOTENCY_KEY_REUSED"]);
   });
 });
 

@@ -1,8 +1,8 @@
 import type { Executor } from "../db/database.ts";
 import type { BookingDeps, Outcome } from "./deps.ts";
-import { fail, type Result } from "./errors.ts";
+import { fail, ok, type Result } from "./errors.ts";
 import { holdSeats } from "./hold.ts";
-import type { IdempotencyRequest } from "./idempotency.ts";
+import { type IdempotencyRequest, storedResponse } from "./idempotency.ts";
 import { readSeatMap } from "./sessions.ts";
 import type { ReservationView, SeatView } from "./views.ts";
 
@@ -129,7 +129,8 @@ function promisedSeats(db: Executor, sessionId: string): Promised {
 export type BestAvailableRequest = { userId: string; sessionId: string; quantity: number; category?: string };
 
 /**
- * Holds the best `quantity` seats of a session (of one category when given). When another buyer
+ * Holds the best `quantity` seats of a session (of one category when given); a request whose
+ * Idempotency-Key was used before is answered from it before any pick. When another buyer
  * wins one of the picked seats first, the next best pick is tried, at most
  * BEST_AVAILABLE_ATTEMPTS times; NOT_ENOUGH_SEATS when no pick exists, SEATS_CONTENDED when every
  * attempt lost.
@@ -140,6 +141,11 @@ export async function holdBestAvailable(
   idempotency?: IdempotencyRequest,
 ): Promise<Result<Outcome<ReservationView>>> {
   const { sessionId, quantity, category } = request;
+  if (idempotency) {
+    const stored = await storedResponse(deps.db, idempotency);
+    if (stored && !stored.ok) return stored;
+    if (stored?.ok) return ok({ view: stored.value.storedResponse as ReservationView, replayed: true });
+  }
   const lost = new Set<string>();
   const seats = promisedSeats(deps.db, sessionId);
   for (let attempt = 1; attempt <= BEST_AVAILABLE_ATTEMPTS; attempt++) {

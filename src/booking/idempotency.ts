@@ -36,6 +36,25 @@ export async function takeIdempotencyKey(
   return ok({ storedResponse: JSON.parse(stored.responseBody) as unknown });
 }
 
+/**
+ * The answer stored under the key, read without taking it: for a request that must know before
+ * deciding what to claim (best available picks seats from the map of the moment, so a retry after
+ * a sell-out would find none to pick). Undefined when the key is unused.
+ */
+export async function storedResponse(
+  db: Executor,
+  request: IdempotencyRequest,
+): Promise<Result<{ storedResponse: unknown }> | undefined> {
+  const [stored] = await db
+    .select({ requestHash: idempotencyKeys.requestHash, responseBody: idempotencyKeys.responseBody })
+    .from(idempotencyKeys)
+    .where(and(eq(idempotencyKeys.scope, request.scope), eq(idempotencyKeys.key, request.key)));
+  if (!stored) return undefined;
+  if (stored.requestHash !== request.requestHash)
+    return fail({ code: "IDEMPOTENCY_KEY_REUSED", key: request.key });
+  return ok({ storedResponse: JSON.parse(stored.responseBody) as unknown });
+}
+
 export async function rememberResponse(
   tx: Executor,
   request: IdempotencyRequest,
