@@ -4,10 +4,10 @@ import { join } from "node:path";
 import pg from "pg";
 import { parseEnv } from "../src/env.ts";
 import { createScratchDatabase, dropScratchDatabase } from "../test/support/database.ts";
+import { benchAuth } from "./auth.ts";
 import { batchedClaimCeiling, prepareCeilings, resetCeilings, singleClaimCeiling } from "./ceilings.ts";
 import { databaseCeiling } from "./database-ceiling.ts";
 import { seedHistory } from "./history.ts";
-import { benchAuth } from "./auth.ts";
 import { closedLoop, LoadClient, percentile } from "./load.ts";
 import { describeMachine } from "./machine.ts";
 import { type BenchProcess, cpuSnapshot, memoryOf, sampleMemory, startNodeProcess } from "./processes.ts";
@@ -338,7 +338,7 @@ async function main(): Promise<number> {
   // Last: it leaves the database full of the past. Spread again, after 1,000,000 past claims.
   await run("history", async () => {
     log(`seeding ${counts.historyClaims} past claims with SQL`);
-    const seeded = await seedHistory(ctx, counts.historyClaims);
+    const seeded = await seedHistory(ctx, databaseUrl as string, counts.historyClaims);
     log(`seeded ${seeded.claims} claims on ${seeded.sessions} past sessions`);
     const sessions = await sessionsFor(ctx, counts.spreadHolds);
     const result = await spread(ctx, "history", sessions, Math.ceil(counts.spreadHolds / sessions.length));
