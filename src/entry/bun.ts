@@ -18,10 +18,10 @@ type BunServer = {
 await runEdgeServer({
   name: "bun",
   env: { ...Bun.env },
-  serve: (fetch, port) => {
+  serve: (fetch, port, hostname) => {
     const server = Bun.serve({
       port,
-      hostname: "0.0.0.0",
+      hostname,
       fetch: (request, bun) => fetch(request, { remoteAddress: bun.requestIP(request)?.address }),
     });
     return { stop: async () => await server.stop() };

@@ -15,8 +15,8 @@ declare const Deno: {
 await runEdgeServer({
   name: "deno",
   env: Deno.env.toObject(),
-  serve: (fetch, port) => {
-    const server = Deno.serve({ port, hostname: "0.0.0.0", onListen: () => {} }, (request, info) =>
+  serve: (fetch, port, hostname) => {
+    const server = Deno.serve({ port, hostname, onListen: () => {} }, (request, info) =>
       fetch(request, { remoteAddress: info.remoteAddr.hostname }),
     );
     return { stop: () => server.shutdown() };

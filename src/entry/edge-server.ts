@@ -10,10 +10,14 @@ import { runShutdown } from "./shutdown-steps.ts";
 export type ServerRuntime = {
   name: string;
   env: Record<string, string | undefined>;
-  /** `peer.remoteAddress`: the connection's client address, for rate limits of callers without a token. */
+  /**
+   * Listens on `hostname:port` (HOST, PORT). `peer.remoteAddress`: the connection's client address,
+   * for rate limits of callers without a token.
+   */
   serve(
     fetch: (request: Request, peer: { remoteAddress?: string }) => Response | Promise<Response>,
     port: number,
+    hostname: string,
   ): { stop(): Promise<void> };
   onShutdownSignal(handler: (signal: string) => void): void;
   exit(code: number): never;
@@ -52,10 +56,10 @@ export async function runEdgeServer(runtime: ServerRuntime): Promise<void> {
       if (expired > 0) logger.info({ expired }, "expired overdue holds");
     },
   });
-  const server = runtime.serve((request, peer) => app.fetch(request, peer), config.port);
+  const server = runtime.serve((request, peer) => app.fetch(request, peer), config.port, config.host);
   logger.info(
     { runtime: runtime.name, port: config.port, database: database.driver, ...services.description },
-    `listening on http://localhost:${config.port}`,
+    `listening on http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${config.port}`,
   );
   runtime.onShutdownSignal(async (signal) => {
     logger.info({ signal, deadlineMs: config.shutdownTimeoutMs }, "shutting down");
