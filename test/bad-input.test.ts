@@ -161,6 +161,31 @@ describe.each(availableDrivers())("bad input on %s gets a 4xx problem and change
     expect(await rowCounts()).toEqual(before);
   });
 
+  it("takes an empty body declared as JSON for no body (clients that always send the header)", async () => {
+    const empty = (path: string) =>
+      suite.app.request(path, {
+        method: "POST",
+        headers: { "content-type": "application/json", "content-length": "0" },
+        body: "",
+      });
+    const paid = await hold(suite.app, "owner", [seatIds[6] as string]);
+    const pay = await empty(`/reservations/${paid.body.id}/pay`);
+    expect(pay.status).toBe(200);
+    expect((await pay.json()).status).toBe("CONFIRMED");
+    const cancelled = await hold(suite.app, "owner", [seatIds[7] as string]);
+    const cancel = await empty(`/reservations/${cancelled.body.id}/cancel`);
+    expect(cancel.status).toBe(200);
+    expect((await cancel.json()).status).toBe("CANCELLED");
+    // A route whose body is required still refuses it, field by field, and changes nothing.
+    const before = await rowCounts();
+    const create = await empty("/sessions");
+    expect(create.status).toBe(400);
+    const problem = await create.json();
+    expect(problem.code).toBe("VALIDATION_FAILED");
+    expect(problem.errors.length).toBeGreaterThan(0);
+    expect(await rowCounts()).toEqual(before);
+  });
+
   it("serves the OpenAPI document and Swagger UI", async () => {
     const spec = await call(suite.app, "GET", "/openapi.json");
     expect(spec.status).toBe(200);
