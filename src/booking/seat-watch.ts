@@ -168,11 +168,19 @@ function changedSeats(before: SeatMapState, after: SeatMapState): SeatChange["se
 }
 
 /** Hints on a timer, where no notification reaches the instance (Deno, Bun). */
-export function tickingHints(intervalMs: number): SeatChangeHints {
+export function tickingHints(intervalMs: number): SeatChangeHints & { close: () => void } {
+  const closing = new Set<() => void>();
   return {
     subscribe(onHint) {
       const timer = setInterval(onHint, intervalMs);
       return () => clearInterval(timer);
+    },
+    onClose(listener) {
+      closing.add(listener);
+      return () => closing.delete(listener);
+    },
+    close: () => {
+      for (const listener of closing) listener();
     },
   };
 }

@@ -46,7 +46,8 @@ export async function runEdgeServer(runtime: ServerRuntime): Promise<void> {
     (_request, peer) => (peer as { remoteAddress?: string } | undefined)?.remoteAddress,
   );
   // No LISTEN connection here: live seat maps read the watched sessions again every second.
-  const app = createApp({ ...edgeDeps(services, database.db), seatChangeHints: tickingHints(1_000) });
+  const seatHints = tickingHints(1_000);
+  const app = createApp({ ...edgeDeps(services, database.db), seatChangeHints: seatHints });
   const sweeper = startSweeper({
     db: database.db,
     intervalMs: config.expirySweepIntervalMs,
@@ -66,6 +67,8 @@ export async function runEdgeServer(runtime: ServerRuntime): Promise<void> {
     // Each step bounded, the whole within SHUTDOWN_TIMEOUT_MS, whatever the database does.
     const code = await runShutdown(
       [
+        // Open seat streams end first, or the server would wait for them to the deadline.
+        { name: "seat streams", run: async () => seatHints.close() },
         { name: "http server", run: () => server.stop(), share: 0.5 },
         { name: "expiry sweeper", run: () => sweeper.stop() },
         { name: "database", run: () => database.close() },
