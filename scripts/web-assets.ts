@@ -2,7 +2,7 @@
  * Writes src/routes/web/web-assets.ts: the seat-map page's script (src/routes/web/client/main.ts)
  * bundled and minified by esbuild into a string constant, so every runtime (Node, Bun, Deno,
  * Workers) serves the page from its own bundle, offline, without reading files at run time.
- * `npm run build` runs it first; test/web-page.test.ts fails when the file is stale.
+ * Run it after changing the client (`npm run web:assets`); test/web-page.test.ts fails when the file is stale.
  */
 import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";

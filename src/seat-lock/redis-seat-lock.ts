@@ -37,7 +37,11 @@ export function createRedisSeatLock(
     seats.seatIds.map((id) => seatLockKey(keyPrefix, seats.sessionId, id));
 
   // EVALSHA first; a server that has not seen the script yet (NOSCRIPT) ran nothing, so EVAL is safe.
-  async function run(name: "acquire" | "release" | "extend", keys: string[], args: string[]): Promise<unknown> {
+  async function run(
+    name: "acquire" | "release" | "extend",
+    keys: string[],
+    args: string[],
+  ): Promise<unknown> {
     const script = (await lockScripts())[name];
     try {
       return await client.evalsha(script.sha1, keys, args);

@@ -1,9 +1,9 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
+import { holdBestAvailable } from "../../booking/best-available.ts";
 import { cancelReservation } from "../../booking/cancel.ts";
 import type { Outcome } from "../../booking/deps.ts";
 import type { Result } from "../../booking/errors.ts";
-import { holdBestAvailable } from "../../booking/best-available.ts";
 import { holdSeats } from "../../booking/hold.ts";
 import { extendHold, releaseHeldSeat } from "../../booking/hold-changes.ts";
 import { type IdempotencyRequest, requestFingerprint } from "../../booking/idempotency.ts";

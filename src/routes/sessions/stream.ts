@@ -3,6 +3,7 @@ import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
 import { createSeatWatch, type SeatChange, type SeatWatch } from "../../booking/seat-watch.ts";
 import type { AppDeps } from "../../ports.ts";
+import { guard } from "../access.ts";
 import { ApiError, answerProblem, bookingProblem } from "../problem.ts";
 import { problems, Uuid } from "../schemas.ts";
 
@@ -20,13 +21,21 @@ export const streamRoute = createRoute({
     "version gets no snapshot, any other gets one. A comment line is sent as a heartbeat every 15 s. " +
     "Where the instance cannot be told of changes (Cloudflare Workers) it answers 501 " +
     "`STREAM_NOT_AVAILABLE`: poll `GET /sessions/{id}/seats` with `If-None-Match` instead.",
+  middleware: [guard({ who: "anyone", limit: "reads" })] as const,
   request: {
     params: z.object({ id: Uuid }),
     headers: z.object({ "last-event-id": z.string().max(200).optional() }),
   },
   responses: {
     200: { description: "text/event-stream", content: { "text/event-stream": { schema: z.string() } } },
-    ...problems("VALIDATION_FAILED", "SESSION_NOT_FOUND", "STREAM_NOT_AVAILABLE", "SERVICE_UNAVAILABLE"),
+    ...problems(
+      "VALIDATION_FAILED",
+      "UNAUTHENTICATED",
+      "SESSION_NOT_FOUND",
+      "STREAM_NOT_AVAILABLE",
+      "RATE_LIMITED",
+      "SERVICE_UNAVAILABLE",
+    ),
   },
 });
 
