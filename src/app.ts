@@ -10,6 +10,7 @@ import { limitBodySize } from "./routes/body-size.ts";
 import { docsRoutes } from "./routes/docs/index.ts";
 import { healthRoutes } from "./routes/health/index.ts";
 import { internalRoutes } from "./routes/internal/index.ts";
+import { strictJsonBodies } from "./routes/json-body.ts";
 import { metricsRoutes } from "./routes/metrics/index.ts";
 import { ApiError, problemResponse } from "./routes/problem.ts";
 import { observeRequests } from "./routes/request-observer.ts";
@@ -42,6 +43,7 @@ export function createApp(deps: AppDeps) {
   if (deps.cors && deps.cors.origins.length > 0) app.use(corsFor(deps.cors));
   app.use(observeRequests(deps));
   app.use(limitBodySize(MAX_BODY_BYTES));
+  app.use(strictJsonBodies());
   app.use(provideAccess(deps));
 
   app.route("/", sessionRoutes(deps));

@@ -164,6 +164,32 @@ describe.each(availableDrivers())("hostile input on %s gets a 400 problem and ch
       expect(await rowCounts()).toEqual(before);
     },
   );
+
+  // Bytes that are not UTF-8 decode to U+FFFD in the platform's text(): a name sent with them would
+  // be stored altered without a word, as lone surrogates were.
+  it.each([
+    ["a stray 0xFF byte", [0xff]],
+    ["a surrogate encoded as UTF-8 (CESU-8)", [0xed, 0xa0, 0x80]],
+    ["a truncated sequence", [0xe2, 0x82]],
+    ["an overlong encoding", [0xc0, 0xaf]],
+  ])("a session whose body has %s", async (_name, bytes) => {
+    const before = await rowCounts();
+    const [head, tail] = JSON.stringify({ ...SESSION, movieId: "dune|" }).split("|");
+    const body = new Uint8Array([
+      ...new TextEncoder().encode(head),
+      ...bytes,
+      ...new TextEncoder().encode(tail),
+    ]);
+    const response = await suite.app.request("/sessions", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body,
+    });
+    expect(response.status).toBe(400);
+    expect(response.headers.get("content-type")).toBe("application/problem+json");
+    expect(await response.json()).toMatchObject({ status: 400, code: "MALFORMED_JSON" });
+    expect(await rowCounts()).toEqual(before);
+  });
 });
 
 describe.each(availableDrivers())("a value the database refuses on %s", (driver) => {
