@@ -39,6 +39,29 @@ describe("the Node logger", () => {
     expect(raw.join("")).not.toMatch(/tok-10|redis-pass-11|tok-15/);
     expect(raw.join("")).toContain("redis://:[redacted]@redis:6379");
   });
+
+  it("keeps a line's fields off the later lines of the same request scope", async () => {
+    const { logger, lines } = capture();
+    await runInRequestScope({ requestId: "req-1" }, async () => {
+      logger.warn({ backend: "redis", err: { message: "timeout" } }, "first");
+      logger.info({}, "second");
+    });
+    expect(lines().map(({ msg, requestId, backend, err }) => ({ msg, requestId, backend, err }))).toEqual([
+      { msg: "first", requestId: "req-1", backend: "redis", err: { message: "timeout" } },
+      { msg: "second", requestId: "req-1", backend: undefined, err: undefined },
+    ]);
+  });
+
+  it("masks credentials in a line's fields, and writes clean fields as they are", () => {
+    const { logger, lines } = capture();
+    logger.info({ route: "/reservations", status: 409, url: "postgres://u:pw-12@db/x", token: "t-13" }, "r");
+    expect(lines()[0]).toMatchObject({
+      route: "/reservations",
+      status: 409,
+      url: "postgres://u:[redacted]@db/x",
+      token: "[redacted]",
+    });
+  });
 });
 
 /** The console logger of Workers, Deno and Bun, its lines captured from the console it writes to. */

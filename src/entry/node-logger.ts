@@ -1,8 +1,26 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import pino, { type DestinationStream, type Logger, type LoggerOptions } from "pino";
-import { scrubSecrets, scrubText } from "./scrub-secrets.ts";
+import { scrubFields, scrubSecrets, scrubText } from "./scrub-secrets.ts";
 
 const requestScope = new AsyncLocalStorage<Record<string, unknown>>();
+const NO_BINDINGS: Record<string, unknown> = Object.freeze({});
+
+/**
+ * pino's `isoTime`, formatted once per millisecond: under load many lines share one, and
+ * `toISOString` was a visible part of every request.
+ */
+function isoTimeOncePerMs(): () => string {
+  let lastMs = -1;
+  let last = "";
+  return () => {
+    const now = Date.now();
+    if (now !== lastMs) {
+      lastMs = now;
+      last = `,"time":"${new Date(now).toISOString()}"`;
+    }
+    return last;
+  };
+}
 
 /** Runs `run` with `bindings` (the request id) added to every line any Node logger writes meanwhile. */
 export function runInRequestScope<T>(bindings: Record<string, unknown>, run: () => Promise<T>): Promise<T> {
@@ -14,20 +32,27 @@ export function createNodeLogger(level: string, destination?: DestinationStream)
   const options: LoggerOptions = {
     level,
     base: { service: "seat-reservation" },
-    mixin: () => requestScope.getStore() ?? {},
+    mixin: () => requestScope.getStore() ?? NO_BINDINGS,
+    // The line's own fields win; the request's bindings are never written into (pino's default
+    // merge assigns the fields onto the mixin's object, which is the request scope's own).
+    mixinMergeStrategy: (fields, bindings) =>
+      bindings === NO_BINDINGS ? fields : { ...bindings, ...fields },
     // `formatters.log` already turned errors into scrubbed plain objects; keep them as they are.
     serializers: { err: (value: unknown) => value },
-    timestamp: pino.stdTimeFunctions.isoTime,
+    timestamp: isoTimeOncePerMs(),
     formatters: {
       level: (label) => ({ level: label }),
       bindings: (bindings) => scrubSecrets(bindings) as Record<string, unknown>,
-      log: (object) => scrubSecrets(object) as Record<string, unknown>,
+      log: (object) => scrubFields(object),
     },
     hooks: {
       // The message string is not seen by `formatters.log`.
       logMethod(args, method) {
-        const scrubbed = args.map((arg) => (typeof arg === "string" ? scrubText(arg) : arg));
-        method.apply(this, scrubbed as Parameters<typeof method>);
+        for (let i = 0; i < args.length; i++) {
+          const arg = args[i];
+          if (typeof arg === "string") args[i] = scrubText(arg);
+        }
+        method.apply(this, args);
       },
     },
   };

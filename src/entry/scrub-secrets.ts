@@ -23,6 +23,28 @@ export function scrubText(text: string): string {
     .replace(QUERY_SECRET, `$1${CENSORED}`);
 }
 
+/**
+ * True when `scrubSecrets` would change nothing in `fields`: only primitives, no field named like a
+ * secret, no string with a credential's literal. Most lines (the access log) are such; they are
+ * written as they are instead of copied.
+ */
+function isCleanFlat(fields: Record<string, unknown>): boolean {
+  for (const key in fields) {
+    if (!Object.hasOwn(fields, key)) continue;
+    const field = fields[key];
+    if (typeof field === "string") {
+      if (MAYBE_CREDENTIALS.test(field)) return false;
+    } else if (field !== null && typeof field === "object") return false;
+    if (SECRET_KEY.test(key)) return false;
+  }
+  return true;
+}
+
+/** `scrubSecrets` for a log line's fields: the same object when nothing in it needs scrubbing. */
+export function scrubFields(fields: Record<string, unknown>): Record<string, unknown> {
+  return isCleanFlat(fields) ? fields : (scrubSecrets(fields) as Record<string, unknown>);
+}
+
 /** A copy of `value` with secret fields censored, credentials in strings masked, errors as plain fields. */
 export function scrubSecrets(value: unknown, depth = 0): unknown {
   if (typeof value === "string") return scrubText(value);

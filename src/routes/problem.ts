@@ -88,6 +88,10 @@ const TITLE: Record<ProblemCode, string> = {
   INTERNAL_ERROR: "Internal error",
 };
 
+const TYPE = Object.fromEntries(
+  Object.keys(STATUS).map((code) => [code, `/problems/${code.toLowerCase().replaceAll("_", "-")}`]),
+) as Record<ProblemCode, string>;
+
 /** For the OpenAPI document (problem-docs.ts): each code's status and title. */
 export { STATUS as PROBLEM_STATUS, TITLE as PROBLEM_TITLE };
 
@@ -115,7 +119,7 @@ export function problemResponse(
 ): Response {
   const status = STATUS[problem.code];
   const body = {
-    type: `/problems/${problem.code.toLowerCase().replaceAll("_", "-")}`,
+    type: TYPE[problem.code],
     title: TITLE[problem.code],
     status,
     detail: problem.detail,

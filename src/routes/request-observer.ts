@@ -9,12 +9,34 @@ const PROBES = new Set(["/metrics", "/health", "/health/live", "/health/ready"])
 
 /** A logger that adds `bindings` to every line, for loggers with or without pino's `child`. */
 export function bindLogger(logger: Logger, bindings: Record<string, unknown>): Logger {
-  return {
-    info: (object, message) => logger.info({ ...bindings, ...object }, message),
-    warn: (object, message) => logger.warn({ ...bindings, ...object }, message),
-    error: (object, message) => logger.error({ ...bindings, ...object }, message),
-    debug: (object, message) => logger.debug?.({ ...bindings, ...object }, message),
-  };
+  return new BoundLogger(logger, bindings);
+}
+
+// One object per request with its methods on the prototype, not four closures per request.
+class BoundLogger implements Logger {
+  readonly #logger: Logger;
+  readonly #bindings: Record<string, unknown>;
+
+  constructor(logger: Logger, bindings: Record<string, unknown>) {
+    this.#logger = logger;
+    this.#bindings = bindings;
+  }
+
+  info(object: Record<string, unknown>, message?: string): void {
+    this.#logger.info({ ...this.#bindings, ...object }, message);
+  }
+
+  warn(object: Record<string, unknown>, message?: string): void {
+    this.#logger.warn({ ...this.#bindings, ...object }, message);
+  }
+
+  error(object: Record<string, unknown>, message?: string): void {
+    this.#logger.error({ ...this.#bindings, ...object }, message);
+  }
+
+  debug(object: Record<string, unknown>, message?: string): void {
+    this.#logger.debug?.({ ...this.#bindings, ...object }, message);
+  }
 }
 
 /**
@@ -23,8 +45,12 @@ export function bindLogger(logger: Logger, bindings: Record<string, unknown>): L
  * (body too large) still counts against its route. No route matched: `unmatched`.
  */
 export function routeTemplate(c: Context): string {
-  const routes = matchedRoutes(c).filter((route) => route.method !== "ALL");
-  return routes.at(-1)?.path ?? "unmatched";
+  const routes = matchedRoutes(c);
+  for (let i = routes.length - 1; i >= 0; i--) {
+    const route = routes[i] as (typeof routes)[number];
+    if (route.method !== "ALL") return route.path;
+  }
+  return "unmatched";
 }
 
 /**
@@ -34,7 +60,8 @@ export function routeTemplate(c: Context): string {
 export function observeRequests(deps: AppDeps): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const started = performance.now();
-    const bindings = { requestId: c.get("requestId") };
+    const requestId = c.get("requestId");
+    const bindings = { requestId };
     const logger = bindLogger(deps.logger, bindings);
     c.set("logger", logger);
     await (deps.runInRequestScope ? deps.runInRequestScope(bindings, next) : next());
@@ -44,9 +71,10 @@ export function observeRequests(deps: AppDeps): MiddlewareHandler<AppEnv> {
     const status = c.res.status;
     deps.metrics?.observeRequest({ method, route, status, seconds });
     if (c.get("replayed")) deps.telemetry?.idempotentReplay(route);
-    const fields = { method: c.req.method, route, status, ms: Math.round(seconds * 1000) };
-    if (status >= 500) logger.error(fields, "request failed");
-    else if (PROBES.has(route) && status < 400) logger.debug?.(fields, "request");
-    else logger.info(fields, "request");
+    // The access line names its request itself: one object, not bindings spread into fields.
+    const fields = { requestId, method: c.req.method, route, status, ms: Math.round(seconds * 1000) };
+    if (status >= 500) deps.logger.error(fields, "request failed");
+    else if (PROBES.has(route) && status < 400) deps.logger.debug?.(fields, "request");
+    else deps.logger.info(fields, "request");
   };
 }
