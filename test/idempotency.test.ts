@@ -1,7 +1,7 @@
 import { sql } from "drizzle-orm";
 import { beforeAll, describe, expect, it } from "vitest";
 import { queryRows } from "../src/db/database.ts";
-import { call, createSessionVia, hold, useTestApp } from "./support/app.ts";
+import { call, createSessionVia, hold, SESSION, useTestApp } from "./support/app.ts";
 import { availableDrivers } from "./support/database.ts";
 
 describe.each(availableDrivers())("Idempotency-Key on %s", (driver) => {
@@ -96,5 +96,28 @@ describe.each(availableDrivers())("Idempotency-Key on %s", (driver) => {
       expect(refused.body.code).toBe("IDEMPOTENCY_KEY_IN_USE");
     }
     expect(await reservationsOf("idem-race")).toBe(1);
+  });
+
+  it("makes one session of a retried POST /sessions, and refuses the key with another body", async () => {
+    const sessionsNamed = async (movieId: string) =>
+      (
+        await queryRows<{ n: number }>(
+          suite.database.db,
+          sql`SELECT count(*)::int AS n FROM sessions WHERE movie_id = ${movieId}`,
+        )
+      )[0]?.n;
+    const body = { ...SESSION, movieId: "idem-session", rowsCount: 2, seatsPerRow: 3 };
+    const key = { "idempotency-key": "session-1" };
+    const first = await call(suite.app, "POST", "/sessions", body, key);
+    expect(first.status).toBe(201);
+    expect(first.headers.get("idempotent-replayed")).toBeNull();
+    const replay = await call(suite.app, "POST", "/sessions", body, key);
+    expect(replay.status).toBe(201);
+    expect(replay.headers.get("idempotent-replayed")).toBe("true");
+    expect(replay.body).toEqual(first.body);
+    const other = await call(suite.app, "POST", "/sessions", { ...body, room: "Room 2" }, key);
+    expect(other.status).toBe(422);
+    expect(other.body.code).toBe("IDEMPOTENCY_KEY_REUSED");
+    expect(await sessionsNamed("idem-session")).toBe(1);
   });
 });

@@ -191,6 +191,20 @@ const idempotent = { "idempotency-key": "problems-test-key" };
 
 const CASES: (readonly [string, ProblemCode, Send])[] = [
   ...bodyCases("POST /sessions", "POST", () => "/sessions"),
+  [
+    "POST /sessions",
+    "IDEMPOTENCY_KEY_REUSED",
+    async (app, context) => {
+      await send(
+        "POST",
+        () => "/sessions",
+        () => SESSION_BODY,
+        idempotent,
+      )(app, context);
+      const otherRoom = () => ({ ...SESSION_BODY, room: "Another room" });
+      return send("POST", () => "/sessions", otherRoom, idempotent)(app, context);
+    },
+  ],
   ["GET /sessions", "VALIDATION_FAILED", send("GET", () => "/sessions?limit=0")],
   ["GET /sessions/{id}", "VALIDATION_FAILED", send("GET", () => "/sessions/not-a-uuid")],
   ["GET /sessions/{id}", "SESSION_NOT_FOUND", send("GET", () => `/sessions/${MISSING}`)],

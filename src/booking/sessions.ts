@@ -2,7 +2,9 @@ import { asc, eq, sql } from "drizzle-orm";
 import { type Executor, queryRows } from "../db/database.ts";
 import { priceCategories, sessions } from "../db/schema.ts";
 import { assignCategories, type CategoryInput, DEFAULT_CATEGORY } from "./categories.ts";
+import type { Outcome } from "./deps.ts";
 import { fail, ok, type Result } from "./errors.ts";
+import { type IdempotencyRequest, rememberResponse, takeIdempotencyKey } from "./idempotency.ts";
 import { fromCents, toCents } from "./money.ts";
 import { rowLabel } from "./seat-grid.ts";
 import { rememberSeatMap } from "./seat-locks.ts";
@@ -58,8 +60,16 @@ function toSessionView(row: SessionRow): SessionView {
  * Creates a session, its price categories and its whole seat grid in one transaction; each seat
  * gets its category and that category's price. The input has been validated
  * (`assignCategories` prices every seat exactly once).
+ *
+ * With an idempotency key, the key is taken in that transaction and remembers the session's id,
+ * not its answer (a 10,000-seat map is a megabyte): a retry gets the session it created, read
+ * again, and creates no second one.
  */
-export async function createSession(db: Executor, input: NewSession): Promise<SessionDetailView> {
+export async function createSession(
+  db: Executor,
+  input: NewSession,
+  idempotency?: IdempotencyRequest,
+): Promise<Result<Outcome<SessionDetailView>>> {
   const offered = sessionCategories(input);
   const assigned = assignCategories(input, offered);
   if (!assigned.ok) throw new Error(`invalid categories: ${assigned.message}`);
@@ -69,30 +79,39 @@ export async function createSession(db: Executor, input: NewSession): Promise<Se
     categories.indexOf(offered[index] as CategoryInput),
   );
   const prices = categories.map((category) => toCents(category.price));
-  const sessionId = await db.transaction(async (tx) => {
-    const [created] = await tx
-      .insert(sessions)
-      .values({
-        movieId: input.movieId,
-        room: input.room,
-        startsAt: input.startsAt,
-        priceCents: input.price === undefined ? Math.min(...prices) : toCents(input.price),
-        rowsCount: input.rowsCount,
-        seatsPerRow: input.seatsPerRow,
-      })
-      .returning({ id: sessions.id });
-    if (!created) throw new Error("session insert returned no row");
-    await tx.insert(priceCategories).values(
-      categories.map((category, index) => ({
-        sessionId: created.id,
-        key: category.key,
-        name: category.name,
-        priceCents: prices[index] as number,
-        position: index + 1,
-      })),
-    );
-    const rowLabels = Array.from({ length: input.rowsCount }, (_, index) => rowLabel(index));
-    await tx.execute(sql`
+  const outcome = await db.transaction(
+    async (tx): Promise<Result<{ sessionId: string; replayed: boolean }>> => {
+      if (idempotency) {
+        const taken = await takeIdempotencyKey(tx, idempotency);
+        if (!taken.ok) return taken;
+        if (taken.value) {
+          const { sessionId } = taken.value.storedResponse as { sessionId: string };
+          return ok({ sessionId, replayed: true });
+        }
+      }
+      const [created] = await tx
+        .insert(sessions)
+        .values({
+          movieId: input.movieId,
+          room: input.room,
+          startsAt: input.startsAt,
+          priceCents: input.price === undefined ? Math.min(...prices) : toCents(input.price),
+          rowsCount: input.rowsCount,
+          seatsPerRow: input.seatsPerRow,
+        })
+        .returning({ id: sessions.id });
+      if (!created) throw new Error("session insert returned no row");
+      await tx.insert(priceCategories).values(
+        categories.map((category, index) => ({
+          sessionId: created.id,
+          key: category.key,
+          name: category.name,
+          priceCents: prices[index] as number,
+          position: index + 1,
+        })),
+      );
+      const rowLabels = Array.from({ length: input.rowsCount }, (_, index) => rowLabel(index));
+      await tx.execute(sql`
       INSERT INTO seats (session_id, "row", "number", label, position, category, price_cents)
       SELECT ${created.id}::uuid, r.label, n, r.label || n, seat.position,
         (${sql.param(categories.map((category) => category.key))}::text[])[seat.category],
@@ -101,12 +120,15 @@ export async function createSession(db: Executor, input: NewSession): Promise<Se
            generate_series(1, ${input.seatsPerRow}::int) AS n,
            LATERAL (SELECT (r.ordinal - 1) * ${input.seatsPerRow} + n AS position) AS p,
            LATERAL (SELECT p.position, (${sql.param(seatCategory)}::int[])[p.position] + 1 AS category) AS seat`);
-    return created.id;
-  });
-  const detail = await getSession(db, sessionId);
+      if (idempotency) await rememberResponse(tx, idempotency, { sessionId: created.id });
+      return ok({ sessionId: created.id, replayed: false });
+    },
+  );
+  if (!outcome.ok) return outcome;
+  const detail = await getSession(db, outcome.value.sessionId);
   if (!detail.ok) throw new Error("created session vanished");
   const { version: _version, ...view } = detail.value;
-  return view;
+  return ok({ view, replayed: outcome.value.replayed });
 }
 
 type Cursor = { startsAt: string; id: string };

@@ -1,5 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { assignCategories } from "../../booking/categories.ts";
+import { requestFingerprint } from "../../booking/idempotency.ts";
 import { hasAtMostTwoDecimals } from "../../booking/money.ts";
 import { MAX_SEATS_PER_SESSION } from "../../booking/seat-grid.ts";
 import {
@@ -11,11 +12,13 @@ import {
   sessionCategories,
 } from "../../booking/sessions.ts";
 import type { AppDeps } from "../../ports.ts";
-import { bearerSecurity, guard } from "../access.ts";
+import { bearerSecurity, buyerOf, guard } from "../access.ts";
 import { seatMapNotModified } from "../conditional.ts";
 import { ApiError, answerProblem, bookingProblem } from "../problem.ts";
 import { createRouter } from "../router.ts";
 import {
+  IDEMPOTENT_REPLAYED_HEADER,
+  IdempotencyKeyHeader,
   Instant,
   json,
   problems,
@@ -109,9 +112,12 @@ const create = createRoute({
   description: "Organisers only when auth is on (the `organizer` role in the token's roles claim).",
   security: bearerSecurity,
   middleware: [guard({ who: "organiser", limit: "sessions" })] as const,
-  request: { body: { required: true, content: { "application/json": { schema: NewSession } } } },
+  request: {
+    headers: IdempotencyKeyHeader,
+    body: { required: true, content: { "application/json": { schema: NewSession } } },
+  },
   responses: {
-    201: json(SessionDetail, "The session with its seats"),
+    201: json(SessionDetail, "The session with its seats", IDEMPOTENT_REPLAYED_HEADER),
     ...problems(
       "VALIDATION_FAILED",
       "MALFORMED_JSON",
@@ -119,6 +125,8 @@ const create = createRoute({
       "PAYLOAD_TOO_LARGE",
       "UNAUTHENTICATED",
       "FORBIDDEN",
+      "IDEMPOTENCY_KEY_REUSED",
+      "IDEMPOTENCY_KEY_IN_USE",
       "RATE_LIMITED",
       "SERVICE_UNAVAILABLE",
     ),
@@ -212,8 +220,27 @@ export function sessionRoutes(deps: AppDeps) {
   return createRouter()
     .openapi(create, async (c) => {
       const body = c.req.valid("json");
-      const session = await createSession(deps.db, { ...body, startsAt: new Date(body.startsAt) });
-      return c.json(session, 201);
+      const key = c.req.valid("header")["idempotency-key"];
+      const organiser = buyerOf(c);
+      const idempotency =
+        key === undefined
+          ? undefined
+          : {
+              scope: `POST /sessions${organiser ? ` user=${organiser}` : ""}`,
+              key,
+              requestHash: await requestFingerprint(body),
+            };
+      const created = await createSession(
+        deps.db,
+        { ...body, startsAt: new Date(body.startsAt) },
+        idempotency,
+      );
+      if (!created.ok) return answerProblem(c, bookingProblem(created.error));
+      if (created.value.replayed) {
+        c.header("Idempotent-Replayed", "true");
+        c.set("replayed", true);
+      }
+      return c.json(created.value.view, 201);
     })
     .openapi(list, async (c) => {
       const { limit, cursor } = c.req.valid("query");
