@@ -12,7 +12,7 @@ import { healthRoutes } from "./routes/health/index.ts";
 import { internalRoutes } from "./routes/internal/index.ts";
 import { strictJsonBodies } from "./routes/json-body.ts";
 import { metricsRoutes } from "./routes/metrics/index.ts";
-import { ApiError, problemResponse } from "./routes/problem.ts";
+import { ApiError, invalidInput, problemResponse } from "./routes/problem.ts";
 import { observeRequests } from "./routes/request-observer.ts";
 import { reservationRoutes } from "./routes/reservations/index.ts";
 import { createRouter } from "./routes/router.ts";
@@ -130,7 +130,7 @@ function renderError(error: Error, c: Context, deps: AppDeps): Response {
     if (error.status === 400 && /json/i.test(error.message)) {
       return problemResponse(c, new ApiError("MALFORMED_JSON", "The request body is not valid JSON."));
     }
-    if (error.status < 500) return problemResponse(c, new ApiError("VALIDATION_FAILED", error.message));
+    if (error.status < 500) return problemResponse(c, invalidInput("", error.message));
   }
   const requestIdValue = c.get("requestId");
   if (isUnavailable(error)) {
@@ -146,10 +146,7 @@ function renderError(error: Error, c: Context, deps: AppDeps): Response {
     deps.logger.warn({ requestId: requestIdValue, err: describe(error) }, "database refused a request value");
     return problemResponse(
       c,
-      new ApiError(
-        "VALIDATION_FAILED",
-        "A value in this request is not one the service can store; nothing was changed.",
-      ),
+      invalidInput("", "A value in this request is not one the service can store; nothing was changed."),
     );
   }
   deps.logger.error({ requestId: requestIdValue, err: describe(error) }, "unhandled error");

@@ -104,6 +104,20 @@ describe.each(availableDrivers())("bad input on %s gets a 4xx problem and change
     expect(await rowCounts()).toEqual(before);
   });
 
+  it.each([
+    [
+      "a hold without userId (open mode)",
+      () => call(suite.app, "POST", "/reservations", { seatIds: [seatIds[0]] }),
+    ],
+    ["a cursor this API did not issue", () => call(suite.app, "GET", "/sessions?cursor=bm90LW91cnM")],
+  ])("names the field of %s in its errors list, as every VALIDATION_FAILED does", async (_name, send) => {
+    const response = await send();
+    expect(response.status).toBe(400);
+    expect(response.body.code).toBe("VALIDATION_FAILED");
+    expect(response.body.errors).toEqual([{ path: expect.any(String), message: expect.any(String) }]);
+    expect(response.body.errors[0].path).not.toBe("");
+  });
+
   it("names the unknown seat ids", async () => {
     const unknown = crypto.randomUUID();
     const response = await hold(suite.app, "u", [seatIds[0] as string, unknown]);

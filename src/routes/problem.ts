@@ -112,6 +112,13 @@ export class ApiError extends HTTPException implements Problem {
   }
 }
 
+/** 400 VALIDATION_FAILED about one field (`""`: the whole request), with the `errors` list it always carries. */
+export function invalidInput(path: string, message: string): ApiError {
+  return new ApiError("VALIDATION_FAILED", path ? `${path}: ${message}` : message, {
+    errors: [{ path, message }],
+  });
+}
+
 export function problemResponse(
   c: Context,
   problem: Problem,

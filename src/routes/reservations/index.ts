@@ -20,7 +20,7 @@ import {
   requireBuyer,
   requireSelfOrOrganiser,
 } from "../access.ts";
-import { ApiError, answerProblem, bookingProblem } from "../problem.ts";
+import { answerProblem, bookingProblem, invalidInput } from "../problem.ts";
 import { createRouter } from "../router.ts";
 import {
   IDEMPOTENT_REPLAYED_HEADER,
@@ -353,7 +353,7 @@ export function reservationRoutes(deps: AppDeps) {
     .openapi(hold, async (c) => {
       const body = c.req.valid("json");
       const userId = actingUser(c, body.userId);
-      if (userId === undefined) throw new ApiError("VALIDATION_FAILED", "userId: required");
+      if (userId === undefined) throw invalidInput("userId", "required");
       const key = c.req.valid("header")["idempotency-key"];
       const idempotency = await idempotencyFor(key, `POST /reservations user=${userId}`, body);
       if (body.seatIds === undefined) {

@@ -14,7 +14,7 @@ import {
 import type { AppDeps } from "../../ports.ts";
 import { bearerSecurity, buyerOf, guard } from "../access.ts";
 import { seatMapNotModified } from "../conditional.ts";
-import { ApiError, answerProblem, bookingProblem } from "../problem.ts";
+import { answerProblem, bookingProblem, invalidInput } from "../problem.ts";
 import { createRouter } from "../router.ts";
 import {
   IDEMPOTENT_REPLAYED_HEADER,
@@ -245,8 +245,7 @@ export function sessionRoutes(deps: AppDeps) {
     .openapi(list, async (c) => {
       const { limit, cursor } = c.req.valid("query");
       const after = cursor === undefined ? undefined : decodeCursor(cursor);
-      if (cursor !== undefined && !after)
-        throw new ApiError("VALIDATION_FAILED", "cursor: not a cursor this API issued");
+      if (cursor !== undefined && !after) throw invalidInput("cursor", "not a cursor this API issued");
       return c.json(await listSessions(deps.db, { limit, after }), 200);
     })
     .openapi(show, async (c) => {
