@@ -137,7 +137,10 @@ function renderError(error: Error, c: Context, deps: AppDeps): Response {
     deps.logger.warn({ requestId: requestIdValue, err: describe(error) }, "dependency unavailable");
     return problemResponse(
       c,
-      new ApiError("SERVICE_UNAVAILABLE", "The database is unavailable; nothing was changed. Retry shortly."),
+      new ApiError(
+        "SERVICE_UNAVAILABLE",
+        "The database is unavailable. Retry shortly, with the same Idempotency-Key if you sent one: a change whose commit was cut off is then replayed, never made twice.",
+      ),
       { "retry-after": "1" },
     );
   }

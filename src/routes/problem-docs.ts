@@ -73,7 +73,10 @@ const OTHER_SAMPLES: Partial<Record<ProblemCode, { detail: string; extensions?: 
     MALFORMED_JSON: { detail: "The request body is not valid JSON." },
     UNSUPPORTED_MEDIA_TYPE: { detail: "Send the request body as application/json." },
     PAYLOAD_TOO_LARGE: { detail: "Request bodies are limited to 65536 bytes." },
-    SERVICE_UNAVAILABLE: { detail: "The database is unavailable; nothing was changed. Retry shortly." },
+    SERVICE_UNAVAILABLE: {
+      detail:
+        "The database is unavailable. Retry shortly, with the same Idempotency-Key if you sent one: a change whose commit was cut off is then replayed, never made twice.",
+    },
     RATE_LIMITED: { detail: "Too many holds requests; retry in 12 s.", extensions: { retryAfter: 12 } },
     UNAUTHENTICATED: { detail: "A bearer token is required." },
     INTERNAL_ERROR: { detail: "Something went wrong; the request id identifies it." },
