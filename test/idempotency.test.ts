@@ -98,6 +98,57 @@ describe.each(availableDrivers())("Idempotency-Key on %s", (driver) => {
     expect(await reservationsOf("idem-race")).toBe(1);
   });
 
+  it("replays a retried cancel instead of judging the cancelled hold again", async () => {
+    const held = await hold(suite.app, "idem-i", [seatIds[11] as string]);
+    const key = { "idempotency-key": "cancel-1" };
+    const path = `/reservations/${held.body.id}/cancel`;
+    const cancelled = await call(suite.app, "POST", path, {}, key);
+    expect(cancelled.status).toBe(200);
+    expect(cancelled.headers.get("idempotent-replayed")).toBeNull();
+    const replay = await call(suite.app, "POST", path, {}, key);
+    expect(replay.status).toBe(200);
+    expect(replay.headers.get("idempotent-replayed")).toBe("true");
+    expect(replay.body).toEqual(cancelled.body);
+    const other = await call(suite.app, "POST", path, { userId: "idem-i" }, key);
+    expect(other.status).toBe(422);
+    expect(other.body.code).toBe("IDEMPOTENCY_KEY_REUSED");
+  });
+
+  it("keeps a cancel key to its reservation", async () => {
+    const first = await hold(suite.app, "idem-j", [seatIds[12] as string]);
+    const second = await hold(suite.app, "idem-j", [seatIds[13] as string]);
+    const key = { "idempotency-key": "cancel-2" };
+    expect((await call(suite.app, "POST", `/reservations/${first.body.id}/cancel`, {}, key)).status).toBe(
+      200,
+    );
+    const other = await call(suite.app, "POST", `/reservations/${second.body.id}/cancel`, {}, key);
+    expect(other.status).toBe(200);
+    expect(other.headers.get("idempotent-replayed")).toBeNull();
+    expect(other.body).toMatchObject({ id: second.body.id, status: "CANCELLED" });
+  });
+
+  it("replays a retried extension instead of extending again", async () => {
+    const held = await hold(suite.app, "idem-k", [seatIds[14] as string]);
+    const key = { "idempotency-key": "extend-1" };
+    const path = `/reservations/${held.body.id}/extend`;
+    const extended = await call(suite.app, "POST", path, { seconds: 60 }, key);
+    expect(extended.status).toBe(200);
+    expect(extended.headers.get("idempotent-replayed")).toBeNull();
+    const replay = await call(suite.app, "POST", path, { seconds: 60 }, key);
+    expect(replay.status).toBe(200);
+    expect(replay.headers.get("idempotent-replayed")).toBe("true");
+    expect(replay.body).toEqual(extended.body);
+    const events = await queryRows<{ n: number }>(
+      suite.database.db,
+      sql`SELECT count(*)::int AS n FROM outbox WHERE type = 'reservation.extended'
+          AND aggregate_id = ${held.body.id}::uuid`,
+    );
+    expect(events[0]?.n).toBe(1);
+    const other = await call(suite.app, "POST", path, { seconds: 90 }, key);
+    expect(other.status).toBe(422);
+    expect(other.body.code).toBe("IDEMPOTENCY_KEY_REUSED");
+  });
+
   it("makes one session of a retried POST /sessions, and refuses the key with another body", async () => {
     const sessionsNamed = async (movieId: string) =>
       (

@@ -98,6 +98,8 @@ describe("the OpenAPI document", () => {
       );
     expect(headersOf("/reservations", "post", "201")).toContain("Idempotent-Replayed");
     expect(headersOf("/reservations/{id}/pay", "post", "200")).toContain("Idempotent-Replayed");
+    expect(headersOf("/reservations/{id}/cancel", "post", "200")).toContain("Idempotent-Replayed");
+    expect(headersOf("/reservations/{id}/extend", "post", "200")).toContain("Idempotent-Replayed");
     expect(headersOf("/sessions/{id}/seats", "get", "200")).toContain("ETag");
   });
 });
@@ -347,6 +349,15 @@ const CASES: (readonly [string, ProblemCode, Send])[] = [
     "RESERVATION_CONFIRMED",
     send("POST", (c) => `${reservation("paid")(c)}/cancel`),
   ],
+  [
+    "POST /reservations/{id}/cancel",
+    "IDEMPOTENCY_KEY_REUSED",
+    async (app, context) => {
+      const path = (c: Context) => `${reservation("cancelled")(c)}/cancel`;
+      await send("POST", path, () => ({}), idempotent)(app, context);
+      return send("POST", path, () => ({ userId: "owner" }), idempotent)(app, context);
+    },
+  ],
 
   ...bodyCases("POST /reservations/{id}/extend", "POST", (c) => `${reservation("live")(c)}/extend`),
   [
@@ -377,6 +388,15 @@ const CASES: (readonly [string, ProblemCode, Send])[] = [
         ),
       ] as const,
   ),
+  [
+    "POST /reservations/{id}/extend",
+    "IDEMPOTENCY_KEY_REUSED",
+    async (app, context) => {
+      const path = (c: Context) => `${reservation("live")(c)}/extend`;
+      await send("POST", path, () => ({ seconds: 10 }), idempotent)(app, context);
+      return send("POST", path, () => ({ seconds: 11 }), idempotent)(app, context);
+    },
+  ],
 
   [
     "DELETE /reservations/{id}/seats/{seatId}",

@@ -1,8 +1,9 @@
 import { sql } from "drizzle-orm";
 import { appendEvents, notifyRelays } from "../events/outbox.ts";
-import type { BookingDeps } from "./deps.ts";
+import type { BookingDeps, Outcome } from "./deps.ts";
 import { fail, ok, type Result } from "./errors.ts";
 import { withdrawHoldExpiry } from "./expiry-callbacks.ts";
+import { type IdempotencyRequest, rememberResponse, takeIdempotencyKey } from "./idempotency.ts";
 import { hideFromOthers } from "./ownership.ts";
 import { getReservation, lockReservation } from "./reservations.ts";
 import { lockedSeatsOf, releaseSeatLocks } from "./seat-locks.ts";
@@ -12,15 +13,22 @@ import type { ReservationView } from "./views.ts";
 /**
  * Gives a live hold back before its time is up: its claims end now, so the seats are free at once.
  * Cancelling a cancelled hold answers it again; a sale or an expired hold cannot be cancelled.
+ * With an idempotency key, the key is taken in the cancelling transaction and remembers its answer.
  */
 export async function cancelReservation(
   deps: BookingDeps,
   request: { reservationId: string; userId?: string; buyerId?: string },
-): Promise<Result<ReservationView>> {
+  idempotency?: IdempotencyRequest,
+): Promise<Result<Outcome<ReservationView>>> {
   const { reservationId } = request;
   const owner = request.buyerId ?? request.userId;
   let cancelledNow = false;
-  const result = await deps.db.transaction(async (tx): Promise<Result<ReservationView>> => {
+  const result = await deps.db.transaction(async (tx): Promise<Result<Outcome<ReservationView>>> => {
+    if (idempotency) {
+      const key = await takeIdempotencyKey(tx, idempotency);
+      if (!key.ok) return key;
+      if (key.value) return ok({ view: key.value.storedResponse as ReservationView, replayed: true });
+    }
     const reservation = await lockReservation(tx, reservationId);
     if (!reservation) return fail({ code: "RESERVATION_NOT_FOUND", reservationId });
     if (owner !== undefined && owner !== reservation.userId) {
@@ -49,13 +57,15 @@ export async function cancelReservation(
       cancelledNow = true;
     }
     const view = await getReservation(tx, reservationId);
-    return view.ok ? ok(view.value) : view;
+    if (!view.ok) return view;
+    if (idempotency) await rememberResponse(tx, idempotency, view.value);
+    return ok({ view: view.value, replayed: false });
   });
   if (cancelledNow) {
     (deps.telemetry ?? noTelemetry).holdOutcome("cancelled");
     notifyRelays(deps.db);
     await withdrawHoldExpiry(deps, reservationId);
-    if (result.ok) await releaseSeatLocks(deps, lockedSeatsOf(result.value));
+    if (result.ok) await releaseSeatLocks(deps, lockedSeatsOf(result.value.view));
   }
   return result;
 }

@@ -4,9 +4,10 @@ import { EXCLUSION_VIOLATION, sqlState } from "../db/errors.ts";
 import { isoTime } from "../db/sql-helpers.ts";
 import { appendEvents, notifyRelays } from "../events/outbox.ts";
 import { cancelReservation } from "./cancel.ts";
-import type { BookingDeps } from "./deps.ts";
+import type { BookingDeps, Outcome } from "./deps.ts";
 import { fail, ok, type Result } from "./errors.ts";
 import { rescheduleHoldExpiry } from "./expiry-callbacks.ts";
+import { type IdempotencyRequest, rememberResponse, takeIdempotencyKey } from "./idempotency.ts";
 import { hideFromOthers } from "./ownership.ts";
 import { getReservation, type LockedReservation, lockReservation } from "./reservations.ts";
 import { releaseSeatLocks } from "./seat-locks.ts";
@@ -49,17 +50,24 @@ async function lockLiveHold(tx: Executor, request: Owner): Promise<Result<Locked
  * Extends a live hold so that it ends `seconds` from now, but never more than `holdMaxSeconds`
  * after its creation and never earlier than it already did. Its claims stretch under the
  * exclusion constraint; then its seat locks get the new TTL and its expiry callback moves. This is
- * the one way a hold's end moves later, short of payment.
+ * the one way a hold's end moves later, short of payment. With an idempotency key, the key is taken
+ * in the extending transaction, so a retry answers the first extension instead of extending again.
  */
 export async function extendHold(
   deps: BookingDeps,
   request: Owner & { seconds: number },
-): Promise<Result<ReservationView>> {
+  idempotency?: IdempotencyRequest,
+): Promise<Result<Outcome<ReservationView>>> {
   const { reservationId } = request;
   const maxSeconds = deps.holdMaxSeconds ?? DEFAULT_HOLD_MAX_SECONDS;
   let extended: { sessionId: string; seatIds: string[]; ttlMs: number } | undefined;
   try {
-    const result = await deps.db.transaction(async (tx): Promise<Result<ReservationView>> => {
+    const result = await deps.db.transaction(async (tx): Promise<Result<Outcome<ReservationView>>> => {
+      if (idempotency) {
+        const key = await takeIdempotencyKey(tx, idempotency);
+        if (!key.ok) return key;
+        if (key.value) return ok({ view: key.value.storedResponse as ReservationView, replayed: true });
+      }
       const hold = await lockLiveHold(tx, request);
       if (!hold.ok) return hold;
       const [row] = await queryRows<{ expires_at: string; ttl_ms: string; moved: boolean }>(
@@ -92,13 +100,16 @@ export async function extendHold(
         ]);
         extended = { sessionId, seatIds, ttlMs: Number(row.ttl_ms) };
       }
-      return getReservation(tx, reservationId);
+      const view = await getReservation(tx, reservationId);
+      if (!view.ok) return view;
+      if (idempotency) await rememberResponse(tx, idempotency, view.value);
+      return ok({ view: view.value, replayed: false });
     });
     if (extended && result.ok) {
       notifyRelays(deps.db);
       const seats = { sessionId: extended.sessionId, seatIds: extended.seatIds, owner: reservationId };
       await deps.seatLock?.extend?.(seats, extended.ttlMs).catch(() => undefined);
-      await rescheduleHoldExpiry(deps, { reservationId, expiresAt: result.value.expiresAt });
+      await rescheduleHoldExpiry(deps, { reservationId, expiresAt: result.value.view.expiresAt });
     }
     return result;
   } catch (error) {
@@ -149,7 +160,10 @@ export async function releaseHeldSeat(
     return getReservation(tx, reservationId);
   });
   // Cancelled under a row lock of its own, where liveness and ownership are judged again.
-  if (result === "last seat") return cancelReservation(deps, request);
+  if (result === "last seat") {
+    const cancelled = await cancelReservation(deps, request);
+    return cancelled.ok ? ok(cancelled.value.view) : cancelled;
+  }
   if (released && result.ok) {
     notifyRelays(deps.db);
     await releaseSeatLocks(deps, { sessionId: released.sessionId, seatIds: [seatId], owner: reservationId });

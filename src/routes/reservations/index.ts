@@ -192,10 +192,11 @@ const cancel = createRoute({
   middleware: [guard({ who: "buyer", limit: "holds" })] as const,
   request: {
     params: ReservationId,
+    headers: IdempotencyKeyHeader,
     body: { required: false, content: { "application/json": { schema: OwnerCheck } } },
   },
   responses: {
-    200: json(Reservation, "The CANCELLED reservation"),
+    200: json(Reservation, "The CANCELLED reservation", IDEMPOTENT_REPLAYED_HEADER),
     ...problems(
       "VALIDATION_FAILED",
       "MALFORMED_JSON",
@@ -207,6 +208,8 @@ const cancel = createRoute({
       "RESERVATION_NOT_FOUND",
       "RESERVATION_EXPIRED",
       "RESERVATION_CONFIRMED",
+      "IDEMPOTENCY_KEY_IN_USE",
+      "IDEMPOTENCY_KEY_REUSED",
       "RATE_LIMITED",
       "SERVICE_UNAVAILABLE",
     ),
@@ -270,10 +273,11 @@ const extend = createRoute({
   middleware: [guard({ who: "buyer", limit: "holds" })] as const,
   request: {
     params: ReservationId,
+    headers: IdempotencyKeyHeader,
     body: { required: true, content: { "application/json": { schema: Extension } } },
   },
   responses: {
-    200: json(Reservation, "The PENDING reservation with its new expiresAt"),
+    200: json(Reservation, "The PENDING reservation with its new expiresAt", IDEMPOTENT_REPLAYED_HEADER),
     ...problems(
       "VALIDATION_FAILED",
       "MALFORMED_JSON",
@@ -286,6 +290,8 @@ const extend = createRoute({
       "RESERVATION_EXPIRED",
       "RESERVATION_CANCELLED",
       "RESERVATION_CONFIRMED",
+      "IDEMPOTENCY_KEY_IN_USE",
+      "IDEMPOTENCY_KEY_REUSED",
       "RATE_LIMITED",
       "SERVICE_UNAVAILABLE",
     ),
@@ -390,10 +396,12 @@ export function reservationRoutes(deps: AppDeps) {
     .openapi(cancel, async (c) => {
       const reservationId = c.req.valid("param").id.toLowerCase();
       const body = c.req.valid("json") ?? {};
+      const buyerId = buyerOf(c);
       const userId = actingUser(c, body.userId);
-      const cancelled = await cancelReservation(deps, { reservationId, userId, buyerId: buyerOf(c) });
-      if (!cancelled.ok) return answerProblem(c, bookingProblem(cancelled.error));
-      return c.json(cancelled.value, 200);
+      const key = c.req.valid("header")["idempotency-key"];
+      const scope = `POST /reservations/${reservationId}/cancel${buyerId ? ` user=${buyerId}` : ""}`;
+      const idempotency = await idempotencyFor(key, scope, { userId });
+      return answer(c, await cancelReservation(deps, { reservationId, userId, buyerId }, idempotency), 200);
     })
     .openapi(byUser, async (c) => {
       const { userId } = c.req.valid("param");
@@ -407,11 +415,13 @@ export function reservationRoutes(deps: AppDeps) {
     .openapi(extend, async (c) => {
       const reservationId = c.req.valid("param").id.toLowerCase();
       const body = c.req.valid("json");
+      const buyerId = buyerOf(c);
       const userId = actingUser(c, body.userId);
-      const request = { reservationId, userId, buyerId: buyerOf(c), seconds: body.seconds };
-      const extended = await extendHold(deps, request);
-      if (!extended.ok) return answerProblem(c, bookingProblem(extended.error));
-      return c.json(extended.value, 200);
+      const key = c.req.valid("header")["idempotency-key"];
+      const scope = `POST /reservations/${reservationId}/extend${buyerId ? ` user=${buyerId}` : ""}`;
+      const idempotency = await idempotencyFor(key, scope, { userId, seconds: body.seconds });
+      const request = { reservationId, userId, buyerId, seconds: body.seconds };
+      return answer(c, await extendHold(deps, request, idempotency), 200);
     })
     .openapi(releaseSeat, async (c) => {
       const params = c.req.valid("param");
