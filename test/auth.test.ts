@@ -308,6 +308,24 @@ describe("ownership and roles with auth on", () => {
     expect((await as("bob", "GET", "/me/sales")).body).toEqual([]);
     expect((await as("alice", "GET", "/reservations/user/alice")).body).toEqual(aliceReservations.body);
   });
+
+  it("replays a retry that names the token's own subject, or spells the seat id in upper case", async () => {
+    const seat = seatIds[5] as string;
+    const headers = { ...tokens.alice, "idempotency-key": "same-request" };
+    const held = await call(suite.app, "POST", "/reservations", { seatIds: [seat] }, headers);
+    expect(held.status).toBe(201);
+    const named = { userId: "alice", seatIds: [seat.toUpperCase()] };
+    const retried = await call(suite.app, "POST", "/reservations", named, headers);
+    expect(retried.status).toBe(201);
+    expect(retried.headers.get("idempotent-replayed")).toBe("true");
+    expect(retried.body).toEqual(held.body);
+    const pay = `/reservations/${held.body.id}/pay`;
+    const paid = await call(suite.app, "POST", pay, undefined, headers);
+    expect(paid.status).toBe(200);
+    const repaid = await call(suite.app, "POST", pay, { userId: "alice" }, headers);
+    expect(repaid.headers.get("idempotent-replayed")).toBe("true");
+    expect(repaid.body).toEqual(paid.body);
+  });
 });
 
 describe("open mode (no auth configured)", () => {

@@ -98,6 +98,35 @@ describe.each(availableDrivers())("Idempotency-Key on %s", (driver) => {
     expect(await reservationsOf("idem-race")).toBe(1);
   });
 
+  it("replays a retry that spells the seat ids in upper case", async () => {
+    const key = { "idempotency-key": "hold-case" };
+    const ids = [seatIds[15] as string, seatIds[16] as string];
+    const first = await hold(suite.app, "idem-l", ids, key);
+    expect(first.status).toBe(201);
+    const upper = await hold(
+      suite.app,
+      "idem-l",
+      ids.map((id) => id.toUpperCase()),
+      key,
+    );
+    expect(upper.status).toBe(201);
+    expect(upper.headers.get("idempotent-replayed")).toBe("true");
+    expect(upper.body).toEqual(first.body);
+    expect(await reservationsOf("idem-l")).toBe(1);
+  });
+
+  it("replays a best-available retry whose session id is in upper case", async () => {
+    const sessionId = (await createSessionVia(suite.app, { rowsCount: 1, seatsPerRow: 4 })).session.id;
+    const key = { "idempotency-key": "best-case" };
+    const body = (sessionId: string) => ({ userId: "idem-m", sessionId, quantity: 1 });
+    const first = await call(suite.app, "POST", "/reservations", body(sessionId), key);
+    expect(first.status).toBe(201);
+    const upper = await call(suite.app, "POST", "/reservations", body(sessionId.toUpperCase()), key);
+    expect(upper.status).toBe(201);
+    expect(upper.headers.get("idempotent-replayed")).toBe("true");
+    expect(await reservationsOf("idem-m")).toBe(1);
+  });
+
   it("replays a retried cancel instead of judging the cancelled hold again", async () => {
     const held = await hold(suite.app, "idem-i", [seatIds[11] as string]);
     const key = { "idempotency-key": "cancel-1" };
@@ -166,6 +195,10 @@ describe.each(availableDrivers())("Idempotency-Key on %s", (driver) => {
     expect(replay.status).toBe(201);
     expect(replay.headers.get("idempotent-replayed")).toBe("true");
     expect(replay.body).toEqual(first.body);
+    const sameInstant = { ...body, startsAt: "2026-12-24T21:00:00+01:00" };
+    const respelled = await call(suite.app, "POST", "/sessions", sameInstant, key);
+    expect(respelled.status).toBe(201);
+    expect(respelled.headers.get("idempotent-replayed")).toBe("true");
     const other = await call(suite.app, "POST", "/sessions", { ...body, room: "Room 2" }, key);
     expect(other.status).toBe(422);
     expect(other.body.code).toBe("IDEMPOTENCY_KEY_REUSED");

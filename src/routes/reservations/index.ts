@@ -335,13 +335,18 @@ const releaseSeat = createRoute({
   },
 });
 
+/**
+ * The fingerprint is taken over the request as the booking reads it (uuids lower-cased, the
+ * acting user resolved), not over the raw body: a retry that spells a seat id in upper case, or
+ * names the token's own user, is the same request.
+ */
 async function idempotencyFor(
   key: string | undefined,
   scope: string,
-  body: unknown,
+  request: Record<string, unknown>,
 ): Promise<IdempotencyRequest | undefined> {
   if (key === undefined) return undefined;
-  return { scope, key, requestHash: await requestFingerprint(body) };
+  return { scope, key, requestHash: await requestFingerprint(request) };
 }
 
 /** A booking's answer: the reservation with its status, or the problem of a refusal. */
@@ -361,21 +366,19 @@ export function reservationRoutes(deps: AppDeps) {
       const userId = actingUser(c, body.userId);
       if (userId === undefined) throw invalidInput("userId", "required");
       const key = c.req.valid("header")["idempotency-key"];
-      const idempotency = await idempotencyFor(key, `POST /reservations user=${userId}`, body);
+      const scope = `POST /reservations user=${userId}`;
       if (body.seatIds === undefined) {
         const best = {
           userId,
           sessionId: (body.sessionId as string).toLowerCase(),
           quantity: body.quantity as number,
+          category: body.category,
         };
-        return answer(
-          c,
-          await holdBestAvailable(deps, { ...best, category: body.category }, idempotency),
-          201,
-        );
+        const idempotency = await idempotencyFor(key, scope, best);
+        return answer(c, await holdBestAvailable(deps, best, idempotency), 201);
       }
-      const seatIds = body.seatIds.map((id) => id.toLowerCase());
-      return answer(c, await holdSeats(deps, { userId, seatIds }, idempotency), 201);
+      const request = { userId, seatIds: body.seatIds.map((id) => id.toLowerCase()) };
+      return answer(c, await holdSeats(deps, request, await idempotencyFor(key, scope, request)), 201);
     })
     .openapi(show, async (c) => {
       const owner = isOrganiser(c) ? undefined : buyerOf(c);
@@ -390,7 +393,7 @@ export function reservationRoutes(deps: AppDeps) {
       const userId = actingUser(c, body.userId);
       const key = c.req.valid("header")["idempotency-key"];
       const scope = `POST /reservations/${reservationId}/pay${buyerId ? ` user=${buyerId}` : ""}`;
-      const idempotency = await idempotencyFor(key, scope, body);
+      const idempotency = await idempotencyFor(key, scope, { userId });
       return answer(c, await payReservation(deps, { reservationId, userId, buyerId }, idempotency), 200);
     })
     .openapi(cancel, async (c) => {

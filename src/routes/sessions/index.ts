@@ -222,19 +222,17 @@ export function sessionRoutes(deps: AppDeps) {
       const body = c.req.valid("json");
       const key = c.req.valid("header")["idempotency-key"];
       const organiser = buyerOf(c);
+      const startsAt = new Date(body.startsAt);
+      // Fingerprinted as read: one instant written with another offset is the same request.
       const idempotency =
         key === undefined
           ? undefined
           : {
               scope: `POST /sessions${organiser ? ` user=${organiser}` : ""}`,
               key,
-              requestHash: await requestFingerprint(body),
+              requestHash: await requestFingerprint({ ...body, startsAt: startsAt.toISOString() }),
             };
-      const created = await createSession(
-        deps.db,
-        { ...body, startsAt: new Date(body.startsAt) },
-        idempotency,
-      );
+      const created = await createSession(deps.db, { ...body, startsAt }, idempotency);
       if (!created.ok) return answerProblem(c, bookingProblem(created.error));
       if (created.value.replayed) {
         c.header("Idempotent-Replayed", "true");
