@@ -69,6 +69,7 @@ describe("bearer tokens against a JWKS endpoint", () => {
     ["another audience", () => signRs256(key, { ...claims("alice"), aud: "another-api" }), /audience/],
     ["alg none", async () => unsignedToken(claims("alice")), /algorithm|malformed/],
     ["no sub", () => signRs256(key, { iss: ISSUER, aud: AUDIENCE }), /sub/],
+    ["no exp", () => signRs256(key, claims("alice", { expiresIn: null })), /has no exp claim/],
     ["garbage", async () => "not.a.jwt", /malformed/],
   ])("refuses %s with 401, WWW-Authenticate: Bearer and a problem", async (_name, token, reason) => {
     const value = await token();
@@ -82,6 +83,7 @@ describe("bearer tokens against a JWKS endpoint", () => {
       /^Bearer realm="seat-reservation", error="invalid_token"/,
     );
     expect(refused.body).toMatchObject({ status: 401, code: "UNAUTHENTICATED" });
+    if (!checked.ok) expect(refused.body.detail).toContain(checked.reason);
   });
 
   it("refuses an HS256 token keyed with the published RSA public key (algorithm confusion)", async () => {
@@ -141,6 +143,11 @@ describe("HS256 shared secret", () => {
     expect((await verifier.verify(await signHs256(SECRET, claims("alice")))).ok).toBe(true);
     const forged = await verifier.verify(await signHs256(`${SECRET}-not`, claims("alice")));
     expect(forged).toMatchObject({ ok: false, reason: expect.stringMatching(/signature/) });
+  });
+
+  it("refuses a token without exp", async () => {
+    const checked = await verifier.verify(await signHs256(SECRET, claims("alice", { expiresIn: null })));
+    expect(checked).toEqual({ ok: false, reason: "the token has no exp claim" });
   });
 
   it("refuses RS256 tokens and unsigned ones", async () => {

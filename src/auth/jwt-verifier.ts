@@ -64,6 +64,8 @@ export function createJwtVerifier(config: AuthConfig, options: VerifierOptions =
           issuer: config.issuer,
           audience: config.audience,
           clockTolerance: config.clockSkewSeconds,
+          // jose checks exp only when present: a token without one would never expire.
+          requiredClaims: ["exp"],
         }));
       } catch (error) {
         if (remote && keysUnavailable(error))
@@ -75,7 +77,7 @@ export function createJwtVerifier(config: AuthConfig, options: VerifierOptions =
       }
       const roles = rolesOf(payload, config.rolesClaim);
       const identity: Identity = { sub: payload.sub, roles, organiser: roles.includes(ORGANISER_ROLE) };
-      if (typeof payload.exp === "number") memo.set(token, identity, payload.exp * 1000);
+      memo.set(token, identity, (payload.exp as number) * 1000);
       return { ok: true, identity };
     },
   };
@@ -130,6 +132,7 @@ function keysUnavailable(error: unknown): boolean {
 function rejection(error: unknown): string {
   if (error instanceof errors.JWTExpired) return "the token has expired";
   if (error instanceof errors.JWTClaimValidationFailed) {
+    if (error.reason === "missing") return `the token has no ${error.claim} claim`;
     if (error.claim === "nbf") return "the token is not valid yet";
     if (error.claim === "iss") return "the token was issued by another issuer";
     if (error.claim === "aud") return "the token is meant for another audience";

@@ -16,8 +16,8 @@ export type Claims = {
   roles?: string[] | string;
   iss?: string;
   aud?: string;
-  /** Seconds from now; negative for the past. */
-  expiresIn?: number;
+  /** Seconds from now; negative for the past; null for a token without `exp`. */
+  expiresIn?: number | null;
   notBeforeIn?: number;
   [claim: string]: unknown;
 };
@@ -25,7 +25,8 @@ export type Claims = {
 function build(claims: Claims): SignJWT {
   const { expiresIn = 600, notBeforeIn, iss, aud, ...rest } = claims;
   const now = Math.floor(Date.now() / 1000);
-  const jwt = new SignJWT(rest).setIssuedAt(now).setExpirationTime(now + expiresIn);
+  const jwt = new SignJWT(rest).setIssuedAt(now);
+  if (expiresIn !== null) jwt.setExpirationTime(now + expiresIn);
   if (notBeforeIn !== undefined) jwt.setNotBefore(now + notBeforeIn);
   if (iss) jwt.setIssuer(iss);
   if (aud) jwt.setAudience(aud);
@@ -48,7 +49,8 @@ export function unsignedToken(claims: Claims): string {
   const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
   const now = Math.floor(Date.now() / 1000);
   const { expiresIn = 600, ...rest } = claims;
-  return `${encode({ alg: "none", typ: "JWT" })}.${encode({ ...rest, iat: now, exp: now + expiresIn })}.`;
+  const exp = expiresIn === null ? undefined : now + expiresIn;
+  return `${encode({ alg: "none", typ: "JWT" })}.${encode({ ...rest, iat: now, exp })}.`;
 }
 
 export type JwksServer = {
