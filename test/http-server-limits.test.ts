@@ -126,6 +126,19 @@ describe.skipIf(!adminUrl)("HTTP server limits of the Node entry", () => {
     expectProblem(await exchange(port, raw), 400, "MALFORMED_REQUEST");
   });
 
+  it.each([
+    ["an HTTP/1.1 request without Host", "GET /health/live HTTP/1.1\r\n\r\n", /Host/],
+    ["OPTIONS *", "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", /target/],
+    ["a backslash in the path", "GET /health\\live HTTP/1.1\r\nHost: x\r\n\r\n", /target/],
+  ])(
+    "answers %s, which the Node adapter cannot make a Request of, with 400 as problem+json",
+    async (_what, raw, detail) => {
+      const answer = await exchange(port, raw);
+      expectProblem(answer, 400, "MALFORMED_REQUEST");
+      expect(parse(answer.text).body.detail).toMatch(detail);
+    },
+  );
+
   it("answers a head over Node's header size limit with 431 as problem+json", async () => {
     const raw = `GET /health/live HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(20_000)}\r\n\r\n`;
     expectProblem(await exchange(port, raw), 431, "HEADERS_TOO_LARGE");

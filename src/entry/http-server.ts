@@ -16,6 +16,9 @@ export function httpServerOptions(limits: {
     requestTimeout: limits.requestTimeoutMs,
     // Both timeouts are enforced by a periodic check: this is how late they may fire at most.
     connectionsCheckingInterval: Math.min(1_000, limits.headersTimeoutMs),
+    // Node would answer a missing Host with a bare 400 of its own; the request listener refuses it
+    // instead, in the problem envelope (answerRefusedRequest).
+    requireHostHeader: false,
   };
 }
 
@@ -55,8 +58,8 @@ function refusalFor(error: NodeJS.ErrnoException): ParserRefusal {
   return malformed(error.code);
 }
 
-/** The app's problem+json envelope, written straight to the socket: no request ever reached the app. */
-function rawProblem(refusal: ParserRefusal): string {
+/** The app's problem+json envelope, for a request that never reached the app. */
+function problemOf(refusal: ParserRefusal): { body: string; requestId: string } {
   const requestId = crypto.randomUUID();
   const body = JSON.stringify({
     type: `/problems/${refusal.code.toLowerCase().replaceAll("_", "-")}`,
@@ -66,6 +69,12 @@ function rawProblem(refusal: ParserRefusal): string {
     code: refusal.code,
     requestId,
   });
+  return { body, requestId };
+}
+
+/** The envelope written straight to the socket: the parser gave up, there is no response object. */
+function rawProblem(refusal: ParserRefusal): string {
+  const { body, requestId } = problemOf(refusal);
   return [
     `HTTP/1.1 ${refusal.status} ${refusal.title}`,
     "Content-Type: application/problem+json",
@@ -88,5 +97,34 @@ export function answerParserRefusals(server: Pick<Server, "on">): void {
     const inFlight = (socket as Duplex & { _httpMessage?: { _headerSent?: boolean } })._httpMessage;
     if (socket.writable && !inFlight?._headerSent) socket.write(rawProblem(refusalFor(error)));
     socket.destroy();
+  });
+}
+
+/**
+ * What the Node adapter cannot turn into a web Request (a request without Host, a target that is no
+ * path such as `OPTIONS *`, a backslash in the path), refused in the problem envelope instead of the
+ * adapter's bare 400. Passed as @hono/node-server's `errorHandler`, which sees only these: the
+ * app's own errors are answered by the app.
+ */
+export function answerRefusedRequest(error: unknown): Response {
+  const reason = error instanceof Error ? error.message : "";
+  const detail = /host/i.test(reason)
+    ? "The request has no valid Host header; HTTP/1.1 requires one."
+    : /url|path|scheme/i.test(reason)
+      ? "The request target must be a path on this server, such as /health (not * and no backslash)."
+      : "The request is not valid HTTP/1.1.";
+  const { body, requestId } = problemOf({
+    status: 400,
+    title: "Malformed request",
+    code: "MALFORMED_REQUEST",
+    detail,
+  });
+  return new Response(body, {
+    status: 400,
+    headers: {
+      "Content-Type": "application/problem+json",
+      "X-Request-Id": requestId,
+      Connection: "close",
+    },
   });
 }

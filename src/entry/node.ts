@@ -1,6 +1,6 @@
 import { mkdirSync } from "node:fs";
-import type { Server } from "node:http";
-import { createAdaptorServer } from "@hono/node-server";
+import { createServer } from "node:http";
+import { getRequestListener } from "@hono/node-server";
 import { createApp } from "../app.ts";
 import { accessDeps } from "../auth/access-deps.ts";
 import type { RateLimiter, RateRules } from "../auth/rate-limit.ts";
@@ -16,7 +16,7 @@ import { createNodePostgresDatabase } from "../db/node-postgres.ts";
 import { type Config, OPEN_MODE_WARNING, parseEnv } from "../env.ts";
 import { startSweeper } from "../expiry/sweeper.ts";
 import { createNodeSeatLock } from "../seat-lock/node.ts";
-import { answerParserRefusals, httpServerOptions } from "./http-server.ts";
+import { answerParserRefusals, answerRefusedRequest, httpServerOptions } from "./http-server.ts";
 import { memoryCheck } from "./node-health.ts";
 import { createNodeLogger, runInRequestScope } from "./node-logger.ts";
 import { nodeSeatHints } from "./node-seat-hints.ts";
@@ -89,13 +89,16 @@ async function start(config: Config, logger: ReturnType<typeof createNodeLogger>
   const ready = new Promise<void>((resolve) => {
     markReady = resolve;
   });
-  const server = createAdaptorServer({
-    fetch: async (request, env) => {
-      await ready;
-      return serveApp(request, env);
-    },
-    serverOptions: httpServerOptions(config.http),
-  }) as Server;
+  const server = createServer(
+    httpServerOptions(config.http),
+    getRequestListener(
+      async (request, env) => {
+        await ready;
+        return serveApp(request, env);
+      },
+      { errorHandler: answerRefusedRequest },
+    ),
+  );
   answerParserRefusals(server);
   const address = await listen(server, config.port, config.host);
 
