@@ -143,6 +143,30 @@ describe.each(availableDrivers())("Idempotency-Key on %s", (driver) => {
     expect(other.body.code).toBe("IDEMPOTENCY_KEY_REUSED");
   });
 
+  it("cancels once from concurrent cancels with one key: the others replay it or wait their turn", async () => {
+    const held = await hold(suite.app, "idem-n", [seatIds[17] as string]);
+    const key = { "idempotency-key": "cancel-race" };
+    const path = `/reservations/${held.body.id}/cancel`;
+    const responses = await Promise.all(
+      Array.from({ length: 8 }, () => call(suite.app, "POST", path, {}, key)),
+    );
+    for (const response of responses) {
+      if (response.status === 409) expect(response.body.code).toBe("IDEMPOTENCY_KEY_IN_USE");
+      else expect(response.status).toBe(200);
+    }
+    const answered = responses.filter((response) => response.status === 200);
+    expect(answered.filter((response) => response.headers.get("idempotent-replayed") === null)).toHaveLength(
+      1,
+    );
+    for (const response of answered) expect(response.body).toEqual(answered[0]?.body);
+    const events = await queryRows<{ n: number }>(
+      suite.database.db,
+      sql`SELECT count(*)::int AS n FROM outbox WHERE type = 'reservation.cancelled'
+          AND aggregate_id = ${held.body.id}::uuid`,
+    );
+    expect(events[0]?.n).toBe(1);
+  });
+
   it("keeps a cancel key to its reservation", async () => {
     const first = await hold(suite.app, "idem-j", [seatIds[12] as string]);
     const second = await hold(suite.app, "idem-j", [seatIds[13] as string]);
