@@ -7,8 +7,9 @@ import { type ReservationRow, toReservationView } from "./reservations.ts";
 import type { ReservationView } from "./views.ts";
 
 /**
- * A batch of holds' claims and a payment, each one statement: the database functions of
- * drizzle/0008_group_commit_claims.sql and drizzle/0005_claim_and_pay_functions.sql. Outside a
+ * A batch of holds' claims, a payment and a batch of payments, each one statement: the database
+ * functions of drizzle/0008_group_commit_claims.sql, 0005_claim_and_pay_functions.sql and
+ * 0010_group_commit_payments.sql. Outside a
  * transaction each statement is a transaction of its own.
  */
 
@@ -121,6 +122,56 @@ export async function payInDatabase(
   );
   const outcome = row?.outcome;
   if (!outcome) throw new Error("pay_reservation answered nothing");
+  return paymentResult(outcome, reservationId);
+}
+
+/** One payment as the batch statement takes it; `userId` the owner it must have, when given. */
+export type PaymentClaim = { reservationId: string; userId: string | undefined };
+
+export type PaymentAnswer =
+  | { outcome: "answered"; result: Result<{ view: ReservationView; paidNow: boolean }> }
+  | { outcome: "failed"; sqlState: string; message: string };
+
+/**
+ * Makes a batch of payments in one statement (`pay_reservations`, drizzle/0010), each one
+ * `pay_reservation` in a subtransaction of its own, and answers each, in the batch's order. A
+ * payment that met a seat claimed by someone else after its hold expired answers
+ * RESERVATION_EXPIRED. Throws only when the batch as a whole failed.
+ */
+export async function payReservations(
+  db: Executor,
+  payments: readonly PaymentClaim[],
+): Promise<PaymentAnswer[]> {
+  const items = payments.map((payment, ord) => ({
+    ord,
+    reservation_id: payment.reservationId,
+    user_id: payment.userId ?? null,
+  }));
+  const rows = await queryRows<{
+    ord: number;
+    outcome: string;
+    answer: PaymentOutcome | null;
+    failure: string | null;
+  }>(
+    db,
+    sql`SELECT o_ord AS ord, o_outcome AS outcome, o_answer AS answer, o_failure AS failure
+      FROM pay_reservations(${JSON.stringify(items)}::jsonb)`,
+  );
+  const byOrd = new Map(rows.map((row) => [Number(row.ord), row]));
+  return payments.map((payment, ord): PaymentAnswer => {
+    const row = byOrd.get(ord);
+    if (!row) throw new Error(`pay_reservations answered nothing for ${payment.reservationId}`);
+    if (row.outcome === "answered" && row.answer)
+      return { outcome: "answered", result: paymentResult(row.answer, payment.reservationId) };
+    const text = row.failure ?? "XX000 pay_reservations gave no reason";
+    return { outcome: "failed", sqlState: text.slice(0, 5), message: text.slice(6) };
+  });
+}
+
+function paymentResult(
+  outcome: PaymentOutcome,
+  reservationId: string,
+): Result<{ view: ReservationView; paidNow: boolean }> {
   if (outcome.reservation) {
     return ok({ view: toReservationView(outcome.reservation), paidNow: outcome.paidNow === true });
   }

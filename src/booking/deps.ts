@@ -2,6 +2,7 @@ import type { Database } from "../db/database.ts";
 import type { HoldExpiryCallbacks } from "../expiry/hold-expiry.ts";
 import type { SeatLock } from "../seat-lock/seat-lock.ts";
 import type { ClaimBatchOptions } from "./claim-batch.ts";
+import type { GroupCommitOptions } from "./group-commit.ts";
 import type { RefusalMemo } from "./refusals.ts";
 import type { SeatChangeHints } from "./seat-watch.ts";
 import type { Telemetry } from "./telemetry.ts";
@@ -20,6 +21,8 @@ export type BookingDeps = {
   refusals?: RefusalMemo;
   /** Group commit of holds (claim-batch.ts); its defaults when absent. Read once per database. */
   claimBatch?: ClaimBatchOptions;
+  /** Group commit of payments without an Idempotency-Key (pay-batch.ts); as for holds. */
+  paymentBatch?: GroupCommitOptions;
   /** Delayed expiry callbacks (QStash); the sweeper or Cron Trigger alone when absent. */
   holdExpiry?: HoldExpiryCallbacks;
   /** What tells live seat maps (`GET /sessions/:id/stream`) that seats may have changed; none, no streams. */

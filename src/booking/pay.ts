@@ -1,11 +1,12 @@
 import { EXCLUSION_VIOLATION, sqlState } from "../db/errors.ts";
 import { notifyRelays } from "../events/outbox.ts";
-import { payInDatabase } from "./claim-statements.ts";
+import { type PaymentClaim, payInDatabase } from "./claim-statements.ts";
 import type { BookingDeps, Outcome } from "./deps.ts";
 import { fail, ok, type Result } from "./errors.ts";
 import { withdrawHoldExpiry } from "./expiry-callbacks.ts";
 import { type IdempotencyRequest, rememberResponse, takeIdempotencyKey } from "./idempotency.ts";
 import { hideFromOthers } from "./ownership.ts";
+import { payInBatch } from "./pay-batch.ts";
 import { lockedSeatsOf, releaseSeatLocks } from "./seat-locks.ts";
 import { noTelemetry } from "./telemetry.ts";
 import type { ReservationView } from "./views.ts";
@@ -18,7 +19,8 @@ export type PaymentRequest = { reservationId: string; userId?: string; buyerId?:
 
 /**
  * Turns a live hold into a sale. Payments of one reservation take turns on its row lock, so paying
- * twice (or ten times at once) makes one sale and answers it every time.
+ * twice (or ten times at once) makes one sale and answers it every time. Without an
+ * Idempotency-Key a payment goes with the others waiting on its database (pay-batch.ts).
  */
 export async function payReservation(
   deps: BookingDeps,
@@ -45,7 +47,7 @@ export async function payReservation(
           if (paid.ok) await rememberResponse(tx, idempotency, paid.value.view);
           return settle(paid);
         })
-      : settle(await payInDatabase(deps.db, reservationId, owner));
+      : settle(await paidInBatch(deps, { reservationId, userId: owner }));
     // Only the payment that made the sale, once committed: not repeats, not replays.
     if (paidNow && result.ok) {
       (deps.telemetry ?? noTelemetry).holdOutcome("paid");
@@ -59,4 +61,11 @@ export async function payReservation(
     if (sqlState(error) === EXCLUSION_VIOLATION) return fail({ code: "RESERVATION_EXPIRED", reservationId });
     throw error;
   }
+}
+
+async function paidInBatch(deps: BookingDeps, payment: PaymentClaim) {
+  const paid = await payInBatch(deps.db, payment, deps.paymentBatch);
+  // A payment's own failure is rejected by the batcher; what reaches here was answered.
+  if (paid.outcome !== "answered") throw new Error(`payment failed: ${paid.message}`);
+  return paid.result;
 }
