@@ -2,6 +2,7 @@ import { sql } from "drizzle-orm";
 import pg from "pg";
 import { afterEach, describe, expect, it } from "vitest";
 import { waitingClaims } from "../src/booking/claim-batch.ts";
+import { waitingPayments } from "../src/booking/pay-batch.ts";
 import { queryRows } from "../src/db/database.ts";
 import { call, createSessionVia, hold, type TestApp, useTestApp } from "./support/app.ts";
 import { availableDrivers, type TestDatabase } from "./support/database.ts";
@@ -253,6 +254,167 @@ onPostgres("group commit on PostgreSQL", () => {
   });
 });
 
+/** A row lock on reservation `id`, taken in a connection of its own; `end()` rolls it back. */
+async function lockReservation(database: TestDatabase, id: string) {
+  const client = new pg.Client({ connectionString: database.url });
+  await client.connect();
+  await client.query("BEGIN");
+  await client.query("SELECT 1 FROM reservations WHERE id = $1 FOR UPDATE", [id]);
+  return {
+    end: async () => {
+      await client.query("ROLLBACK").catch(() => undefined);
+      await client.end().catch(() => undefined);
+    },
+  };
+}
+
+/** The backend of a payment statement waiting on a lock, once there is one. */
+async function waitingPaymentBackend(database: TestDatabase): Promise<number> {
+  let pid: number | undefined;
+  await until(async () => {
+    const rows = await queryRows<{ pid: number }>(
+      database.db,
+      sql`SELECT pid FROM pg_stat_activity WHERE datname = current_database()
+            AND wait_event_type = 'Lock' AND query LIKE '%pay_reservations(%' AND pid <> pg_backend_pid()`,
+    );
+    pid = rows[0]?.pid;
+    return pid !== undefined;
+  }, "a payment statement waits on a lock");
+  return pid as number;
+}
+
+type PaymentRow = { user_id: string; status: string; sales: number; paid_at: string | null; events: number };
+
+/** Per reservation of the session: its status, its sales and their time, its payment.confirmed events. */
+async function paymentRows(database: TestDatabase, sessionId: string): Promise<PaymentRow[]> {
+  return queryRows<PaymentRow>(
+    database.db,
+    sql`SELECT r.user_id, r.status,
+          (SELECT count(*)::int FROM sales s WHERE s.reservation_id = r.id) AS sales,
+          (SELECT min(s.paid_at)::text FROM sales s WHERE s.reservation_id = r.id) AS paid_at,
+          (SELECT count(*)::int FROM outbox o WHERE o.type = 'payment.confirmed' AND o.aggregate_id = r.id) AS events
+        FROM reservations r WHERE r.session_id = ${sessionId}::uuid ORDER BY r.user_id`,
+  );
+}
+
+function pay(app: TestApp, reservationId: string, body: Record<string, unknown> = {}) {
+  return call(app, "POST", `/reservations/${reservationId}/pay`, body);
+}
+
+onPostgres("group commit of payments on PostgreSQL", () => {
+  const suite = useTestApp("postgres", { poolSize: 10, overrides: { paymentBatch: { maxInFlight: 1 } } });
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  /** One hold per user, each on a seat of its own, in `users`' order. */
+  async function holds(seatIds: string[], users: string[]): Promise<string[]> {
+    const ids: string[] = [];
+    for (const [i, user] of users.entries()) {
+      const held = await hold(suite.app, user, [seatIds[i] as string]);
+      expect(held.status).toBe(201);
+      ids.push(held.body.id as string);
+    }
+    return ids;
+  }
+
+  /** Pays `stuckId` (stuck behind a row lock on it), so that the payments after it queue. */
+  async function behindAStuckPayment(stuckId: string) {
+    const blocker = await lockReservation(suite.database, stuckId);
+    cleanups.push(blocker.end);
+    const first = pay(suite.app, stuckId);
+    await waitingPaymentBackend(suite.database);
+    return { first, release: blocker.end };
+  }
+
+  it("makes the payments that arrived during a payment together, in one transaction", async () => {
+    const { session, seatIds } = await createSessionVia(suite.app);
+    const users = ["first", ...Array.from({ length: 8 }, (_, i) => `buyer-${i}`)];
+    const [stuckId, ...ids] = await holds(seatIds, users);
+    const { first, release } = await behindAStuckPayment(stuckId as string);
+    const queued = ids.map((id) => pay(suite.app, id));
+    await until(() => waitingPayments(suite.database.db) === 8, "8 payments queue");
+    await release();
+
+    expect((await first).status).toBe(200);
+    const answers = await Promise.all(queued);
+    expect(answers.map((answer) => answer.status)).toEqual(answers.map(() => 200));
+    const rows = await paymentRows(suite.database, session.id);
+    expect(rows.every((row) => row.status === "CONFIRMED" && row.sales === 1 && row.events === 1)).toBe(true);
+    const batched = rows.filter((row) => row.user_id.startsWith("buyer-"));
+    expect(new Set(batched.map((row) => row.paid_at)).size).toBe(1);
+    expect(batched[0]?.paid_at).not.toBe(rows.find((row) => row.user_id === "first")?.paid_at);
+    for (const [i, answer] of answers.entries()) {
+      expect(answer.body).toMatchObject({ id: ids[i], userId: `buyer-${i}`, status: "CONFIRMED" });
+      expect(answer.body.sale).toMatchObject({ amount: 12.5 });
+      const shown = await call(suite.app, "GET", `/reservations/${ids[i]}`);
+      expect(shown.body).toEqual(answer.body);
+    }
+  });
+
+  it("two payments of one reservation in one batch make one sale and both answer it; a refused one fails alone", async () => {
+    const { session, seatIds } = await createSessionVia(suite.app);
+    const [stuckId, twiceId, refusedId, otherId] = await holds(seatIds, ["a", "b", "c", "d"]);
+    const { first, release } = await behindAStuckPayment(stuckId as string);
+    const once = pay(suite.app, twiceId as string);
+    const refused = pay(suite.app, refusedId as string, { userId: "not-c" });
+    const twice = pay(suite.app, twiceId as string);
+    const other = pay(suite.app, otherId as string);
+    await until(() => waitingPayments(suite.database.db) === 4, "4 payments queue");
+    await release();
+
+    expect((await first).status).toBe(200);
+    const [a, no, b, d] = await Promise.all([once, refused, twice, other]);
+    expect([a.status, b.status, d.status]).toEqual([200, 200, 200]);
+    expect(a.body.sale.id).toBe(b.body.sale.id);
+    expect(b.body).toEqual(a.body);
+    expect(no.status).toBe(403);
+    expect(no.body).toMatchObject({ code: "RESERVATION_NOT_OWNED", reservationId: refusedId });
+    const rows = await paymentRows(suite.database, session.id);
+    expect(rows.map((row) => [row.user_id, row.status, row.sales, row.events])).toEqual([
+      ["a", "CONFIRMED", 1, 1],
+      ["b", "CONFIRMED", 1, 1],
+      ["c", "PENDING", 0, 0],
+      ["d", "CONFIRMED", 1, 1],
+    ]);
+    expect(rows.find((row) => row.user_id === "b")?.paid_at).toBe(
+      rows.find((row) => row.user_id === "d")?.paid_at,
+    );
+  });
+
+  it("a batch whose connection dies answers every payment of it 503, sells nothing, and the next batch works", async () => {
+    const { session, seatIds } = await createSessionVia(suite.app);
+    const users = ["first", ...Array.from({ length: 10 }, (_, i) => `doomed-${i}`)];
+    const [stuckId, ...ids] = await holds(seatIds, users);
+    // The batch will wait on a second row lock, on the reservation it pays last (id order).
+    const lastId = [...ids].sort().at(-1) as string;
+    const second = await lockReservation(suite.database, lastId);
+    cleanups.push(second.end);
+    const { first, release } = await behindAStuckPayment(stuckId as string);
+    const doomed = ids.map((id) => pay(suite.app, id));
+    await until(() => waitingPayments(suite.database.db) === 10, "10 payments queue");
+    await release();
+    expect((await first).status).toBe(200);
+    const pid = await waitingPaymentBackend(suite.database);
+    await queryRows(suite.database.db, sql`SELECT pg_terminate_backend(${pid}::int)`);
+
+    const answers = await Promise.all(doomed);
+    expect(answers.map((answer) => answer.status)).toEqual(answers.map(() => 503));
+    expect(answers.every((answer) => answer.body.code === "SERVICE_UNAVAILABLE")).toBe(true);
+    await second.end();
+    // The nine paid before the cut rolled back with it: no sale, no event, still on hold.
+    const rows = await paymentRows(suite.database, session.id);
+    expect(rows.filter((row) => row.user_id.startsWith("doomed-"))).toEqual(
+      ids.map((_, i) => ({ user_id: `doomed-${i}`, status: "PENDING", sales: 0, paid_at: null, events: 0 })),
+    );
+
+    const retried = await Promise.all(ids.map((id) => pay(suite.app, id)));
+    expect(retried.map((answer) => answer.status)).toEqual(retried.map(() => 200));
+    expect((await paymentRows(suite.database, session.id)).every((row) => row.sales === 1)).toBe(true);
+  });
+});
+
 describe.each(availableDrivers())("group commit on %s, as configured by default", (driver) => {
   const suite = useTestApp(driver);
 
@@ -272,5 +434,30 @@ describe.each(availableDrivers())("group commit on %s, as configured by default"
           WHERE session_id = ${session.id}::uuid`,
     );
     expect(seats[0]).toEqual({ n: 30, distinct: 30 });
+  });
+
+  it("many concurrent payments, three of each hold: one sale per hold, every 200 answers it", async () => {
+    const { session, seatIds } = await createSessionVia(suite.app);
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const held = await hold(suite.app, `payer-${i}`, [seatIds[i] as string]);
+      ids.push(held.body.id as string);
+    }
+    const answers = await Promise.all(
+      [...ids, ...ids, ...ids].map((id) => call(suite.app, "POST", `/reservations/${id}/pay`, {})),
+    );
+    expect(answers.map((answer) => answer.status)).toEqual(answers.map(() => 200));
+    const sales = await queryRows<{ reservation_id: string; id: string }>(
+      suite.database.db,
+      sql`SELECT reservation_id::text, id::text FROM sales WHERE session_id = ${session.id}::uuid`,
+    );
+    expect(sales).toHaveLength(20);
+    const saleOf = new Map(sales.map((sale) => [sale.reservation_id, sale.id]));
+    for (const answer of answers) expect(answer.body.sale.id).toBe(saleOf.get(answer.body.id));
+    const events = await queryRows<{ n: number }>(
+      suite.database.db,
+      sql`SELECT count(*)::int AS n FROM outbox WHERE type = 'payment.confirmed' AND payload->>'sessionId' = ${session.id}`,
+    );
+    expect(events[0]?.n).toBe(20);
   });
 });
