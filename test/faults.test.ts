@@ -93,7 +93,17 @@ class Load {
   private note(instance: Instance, what: string, answer: Answer) {
     this.statuses.set(answer.status, (this.statuses.get(answer.status) ?? 0) + 1);
     if (answer.status === 0 || (answer.status >= 500 && answer.status !== 503)) {
-      this.unexpected.push(`${instance.name} ${what}: ${answer.status} ${JSON.stringify(answer.body)}`);
+      // The instance's own log line for that request says what went wrong.
+      const requestId = answer.body?.requestId as string | undefined;
+      const logged = requestId
+        ? instance.server
+            .output()
+            .split("\n")
+            .filter((line) => line.includes(requestId))
+        : [];
+      this.unexpected.push(
+        `${instance.name} ${what}: ${answer.status} ${JSON.stringify(answer.body)} ${logged.join(" ")}`,
+      );
     }
   }
 

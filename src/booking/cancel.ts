@@ -1,4 +1,5 @@
 import { sql } from "drizzle-orm";
+import { transactionRetried } from "../db/errors.ts";
 import { appendEvents, notifyRelays } from "../events/outbox.ts";
 import type { BookingDeps, Outcome } from "./deps.ts";
 import { fail, ok, type Result } from "./errors.ts";
@@ -23,7 +24,8 @@ export async function cancelReservation(
   const { reservationId } = request;
   const owner = request.buyerId ?? request.userId;
   let cancelledNow = false;
-  const result = await deps.db.transaction(async (tx): Promise<Result<Outcome<ReservationView>>> => {
+  const result = await transactionRetried(deps.db, async (tx): Promise<Result<Outcome<ReservationView>>> => {
+    cancelledNow = false;
     if (idempotency) {
       const key = await takeIdempotencyKey(tx, idempotency);
       if (!key.ok) return key;

@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
 import { type Executor, queryRows } from "../db/database.ts";
+import { transactionRetried } from "../db/errors.ts";
 import { isoTime } from "../db/sql-helpers.ts";
 import { appendEvents, notifyRelays } from "../events/outbox.ts";
 import type { SeatLock } from "../seat-lock/seat-lock.ts";
@@ -30,7 +31,7 @@ async function expireDue(db: Executor, due: DueHolds, seatLock?: SeatLock): Prom
             ORDER BY expires_at
             LIMIT ${due.batchSize}
             FOR UPDATE SKIP LOCKED`;
-  const expired = await db.transaction(async (tx) => {
+  const expired = await transactionRetried(db, async (tx) => {
     const expired = await queryRows<ExpiredRow>(
       tx,
       sql`

@@ -1,5 +1,5 @@
 import type { Executor } from "../db/database.ts";
-import { sqlState } from "../db/errors.ts";
+import { ROLLED_BACK, sqlState } from "../db/errors.ts";
 
 /**
  * Group commit, per database (one pool), for any statement that takes a batch of items and
@@ -49,8 +49,6 @@ export type GroupCommit<Item, Outcome> = {
 export const GROUP_COMMIT_DEFAULTS = { maxItems: 64, maxInFlight: 4 } as const;
 
 const MAX_ATTEMPTS = 3;
-/** deadlock_detected, serialization_failure: the transaction rolled back; trying again is safe. */
-const RETRYABLE = new Set(["40P01", "40001"]);
 
 /** Error of an item that failed on its own; `code` is the SQLSTATE, as drivers report it. */
 export class ItemFailed extends Error {
@@ -135,7 +133,7 @@ export function groupCommit<Item, Outcome>(
     } catch (error) {
       const state = sqlState(error);
       for (const waiting of batch) {
-        if (state !== undefined && RETRYABLE.has(state)) retryOrReject(batcher, waiting, error);
+        if (state !== undefined && ROLLED_BACK.has(state)) retryOrReject(batcher, waiting, error);
         else waiting.reject(error);
       }
       return;
@@ -148,7 +146,7 @@ export function groupCommit<Item, Outcome>(
         continue;
       }
       const error = new ItemFailed(failure.sqlState, failure.message);
-      if (RETRYABLE.has(failure.sqlState)) retryOrReject(batcher, waiting, error);
+      if (ROLLED_BACK.has(failure.sqlState)) retryOrReject(batcher, waiting, error);
       else waiting.reject(error);
     }
   }

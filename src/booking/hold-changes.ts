@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import { type Executor, queryRows } from "../db/database.ts";
-import { EXCLUSION_VIOLATION, sqlState } from "../db/errors.ts";
+import { EXCLUSION_VIOLATION, sqlState, transactionRetried } from "../db/errors.ts";
 import { isoTime } from "../db/sql-helpers.ts";
 import { appendEvents, notifyRelays } from "../events/outbox.ts";
 import { cancelReservation } from "./cancel.ts";
@@ -62,17 +62,20 @@ export async function extendHold(
   const maxSeconds = deps.holdMaxSeconds ?? DEFAULT_HOLD_MAX_SECONDS;
   let extended: { sessionId: string; seatIds: string[]; ttlMs: number } | undefined;
   try {
-    const result = await deps.db.transaction(async (tx): Promise<Result<Outcome<ReservationView>>> => {
-      if (idempotency) {
-        const key = await takeIdempotencyKey(tx, idempotency);
-        if (!key.ok) return key;
-        if (key.value) return ok({ view: key.value.storedResponse as ReservationView, replayed: true });
-      }
-      const hold = await lockLiveHold(tx, request);
-      if (!hold.ok) return hold;
-      const [row] = await queryRows<{ expires_at: string; ttl_ms: string; moved: boolean }>(
-        tx,
-        sql`
+    const result = await transactionRetried(
+      deps.db,
+      async (tx): Promise<Result<Outcome<ReservationView>>> => {
+        extended = undefined;
+        if (idempotency) {
+          const key = await takeIdempotencyKey(tx, idempotency);
+          if (!key.ok) return key;
+          if (key.value) return ok({ view: key.value.storedResponse as ReservationView, replayed: true });
+        }
+        const hold = await lockLiveHold(tx, request);
+        if (!hold.ok) return hold;
+        const [row] = await queryRows<{ expires_at: string; ttl_ms: string; moved: boolean }>(
+          tx,
+          sql`
           WITH target AS (
             SELECT r.expires_at AS old_end,
               GREATEST(r.expires_at, LEAST(clock_timestamp() + make_interval(secs => ${request.seconds}),
@@ -88,23 +91,24 @@ export async function extendHold(
           RETURNING ${isoTime(sql`r.expires_at`)} AS expires_at,
             (extract(epoch FROM r.expires_at - clock_timestamp()) * 1000)::bigint::text AS ttl_ms,
             target.new_end > target.old_end AS moved`,
-      );
-      if (!row) return fail({ code: "RESERVATION_EXPIRED", reservationId });
-      if (row.moved) {
-        const { sessionId, userId, seatIds } = hold.value;
-        await appendEvents(tx, reservationId, [
-          {
-            type: "reservation.extended",
-            data: { reservationId, sessionId, userId, seatIds, expiresAt: row.expires_at },
-          },
-        ]);
-        extended = { sessionId, seatIds, ttlMs: Number(row.ttl_ms) };
-      }
-      const view = await getReservation(tx, reservationId);
-      if (!view.ok) return view;
-      if (idempotency) await rememberResponse(tx, idempotency, view.value);
-      return ok({ view: view.value, replayed: false });
-    });
+        );
+        if (!row) return fail({ code: "RESERVATION_EXPIRED", reservationId });
+        if (row.moved) {
+          const { sessionId, userId, seatIds } = hold.value;
+          await appendEvents(tx, reservationId, [
+            {
+              type: "reservation.extended",
+              data: { reservationId, sessionId, userId, seatIds, expiresAt: row.expires_at },
+            },
+          ]);
+          extended = { sessionId, seatIds, ttlMs: Number(row.ttl_ms) };
+        }
+        const view = await getReservation(tx, reservationId);
+        if (!view.ok) return view;
+        if (idempotency) await rememberResponse(tx, idempotency, view.value);
+        return ok({ view: view.value, replayed: false });
+      },
+    );
     if (extended && result.ok) {
       notifyRelays(deps.db);
       const seats = { sessionId: extended.sessionId, seatIds: extended.seatIds, owner: reservationId };
@@ -130,16 +134,19 @@ export async function releaseHeldSeat(
 ): Promise<Result<ReservationView>> {
   const { reservationId, seatId } = request;
   let released: { sessionId: string } | undefined;
-  const result = await deps.db.transaction(async (tx): Promise<Result<ReservationView> | "last seat"> => {
-    const hold = await lockLiveHold(tx, request);
-    if (!hold.ok) return hold;
-    const { sessionId, seatIds } = hold.value;
-    if (!seatIds.includes(seatId)) return fail({ code: "SEAT_NOT_IN_RESERVATION", reservationId, seatId });
-    if (seatIds.length === 1) return "last seat";
-    // The claim goes, so the seat is free at once; judged live on this statement's clock.
-    const [row] = await queryRows<{ seat_id: string }>(
-      tx,
-      sql`
+  const result = await transactionRetried(
+    deps.db,
+    async (tx): Promise<Result<ReservationView> | "last seat"> => {
+      released = undefined;
+      const hold = await lockLiveHold(tx, request);
+      if (!hold.ok) return hold;
+      const { sessionId, seatIds } = hold.value;
+      if (!seatIds.includes(seatId)) return fail({ code: "SEAT_NOT_IN_RESERVATION", reservationId, seatId });
+      if (seatIds.length === 1) return "last seat";
+      // The claim goes, so the seat is free at once; judged live on this statement's clock.
+      const [row] = await queryRows<{ seat_id: string }>(
+        tx,
+        sql`
         WITH gone AS (
           DELETE FROM reservation_seats
           WHERE reservation_id = ${reservationId}::uuid AND seat_id = ${seatId}::uuid
@@ -151,14 +158,15 @@ export async function releaseHeldSeat(
           WHERE r.id = ${reservationId}::uuid AND EXISTS (SELECT 1 FROM gone)
         )
         SELECT seat_id::text FROM gone`,
-    );
-    if (!row) return fail({ code: "RESERVATION_EXPIRED", reservationId });
-    await appendEvents(tx, reservationId, [
-      { type: "seat.released", data: { seatId, sessionId, reservationId, reason: "released" } },
-    ]);
-    released = { sessionId };
-    return getReservation(tx, reservationId);
-  });
+      );
+      if (!row) return fail({ code: "RESERVATION_EXPIRED", reservationId });
+      await appendEvents(tx, reservationId, [
+        { type: "seat.released", data: { seatId, sessionId, reservationId, reason: "released" } },
+      ]);
+      released = { sessionId };
+      return getReservation(tx, reservationId);
+    },
+  );
   // Cancelled under a row lock of its own, where liveness and ownership are judged again.
   if (result === "last seat") {
     const cancelled = await cancelReservation(deps, request);

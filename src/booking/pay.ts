@@ -1,4 +1,4 @@
-import { EXCLUSION_VIOLATION, sqlState } from "../db/errors.ts";
+import { EXCLUSION_VIOLATION, sqlState, transactionRetried } from "../db/errors.ts";
 import { notifyRelays } from "../events/outbox.ts";
 import { type PaymentClaim, payInDatabase } from "./claim-statements.ts";
 import type { BookingDeps, Outcome } from "./deps.ts";
@@ -39,7 +39,8 @@ export async function payReservation(
   try {
     // One statement, one round trip; an idempotency key must share its transaction.
     const result = idempotency
-      ? await deps.db.transaction(async (tx): Promise<Result<Outcome<ReservationView>>> => {
+      ? await transactionRetried(deps.db, async (tx): Promise<Result<Outcome<ReservationView>>> => {
+          paidNow = false;
           const key = await takeIdempotencyKey(tx, idempotency);
           if (!key.ok) return key;
           if (key.value) return ok({ view: key.value.storedResponse as ReservationView, replayed: true });

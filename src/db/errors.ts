@@ -1,3 +1,5 @@
+import type { Database } from "./database.ts";
+
 /** SQLSTATE codes we act on. */
 export const EXCLUSION_VIOLATION = "23P01";
 export const UNIQUE_VIOLATION = "23505";
@@ -33,12 +35,15 @@ const UNAVAILABLE_ERRNO = new Set([
 ]);
 
 /**
- * True when the database could not be reached or dropped the connection: the request changed
- * nothing (its transaction never committed) and can be retried, so it is a 503, not a 500.
+ * True when the database could not be reached, dropped the connection or rolled the transaction
+ * back for want of a turn: the request changed nothing (its transaction never committed) and can
+ * be retried, so it is a 503, not a 500.
  */
 export function isUnavailable(error: unknown): boolean {
   const state = sqlState(error);
   if (state?.startsWith("08") || state === "57P01" || state === "57P03" || state === "53300") return true;
+  // Rolled back on a deadlock or a serialization failure even after retries: nothing changed.
+  if (state !== undefined && ROLLED_BACK.has(state)) return true;
   for (let current: unknown = error, depth = 0; current && depth < 5; depth++) {
     if (typeof current !== "object") return false;
     const { code, message } = current as { code?: unknown; message?: unknown };
@@ -54,4 +59,30 @@ export function isUnavailable(error: unknown): boolean {
     current = (current as { cause?: unknown }).cause;
   }
   return false;
+}
+
+/**
+ * deadlock_detected and serialization_failure: PostgreSQL rolled the whole transaction back, so
+ * running it again is safe. Exclusion constraints make such deadlocks a normal event: a claim being
+ * cut or stretched and a new claim on the same seat, checked at the same instant, wait for each other.
+ */
+export const ROLLED_BACK = new Set(["40P01", "40001"]);
+
+const TRANSACTION_ATTEMPTS = 3;
+
+/**
+ * Runs `work` in a transaction, again (up to three times in all) when PostgreSQL rolled it back on
+ * a deadlock or a serialization failure. `work` must start from nothing it set in an earlier try.
+ */
+export async function transactionRetried<T>(
+  db: Database,
+  work: (tx: Parameters<Parameters<Database["transaction"]>[0]>[0]) => Promise<T>,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await db.transaction(work);
+    } catch (error) {
+      if (attempt >= TRANSACTION_ATTEMPTS || !ROLLED_BACK.has(sqlState(error) ?? "")) throw error;
+    }
+  }
 }
