@@ -161,6 +161,14 @@ const STATUS_TEXT: Record<number, string> = {
   503: "A dependency is unavailable",
 };
 
+/** What every route with a JSON body can answer about the body itself, before it reads a field. */
+export const BODY_PROBLEMS = [
+  "VALIDATION_FAILED",
+  "MALFORMED_JSON",
+  "UNSUPPORTED_MEDIA_TYPE",
+  "PAYLOAD_TOO_LARGE",
+] as const satisfies readonly ProblemCode[];
+
 /**
  * The error responses of a route, from the codes it can answer. A bare status (a number) is still
  * accepted for routes not yet converted: it documents the generic Problem, which the problems test

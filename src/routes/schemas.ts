@@ -36,7 +36,7 @@ export const IdempotencyKeyHeader = z.object({
     .openapi({ description: "Makes a retry of this request safe: the first response is replayed." }),
 });
 
-export { Problem, problems, REQUEST_ID_HEADER } from "./problem-docs.ts";
+export { BODY_PROBLEMS, Problem, problems, REQUEST_ID_HEADER } from "./problem-docs.ts";
 
 export const SeatStatus = z.enum(["AVAILABLE", "HELD", "SOLD"]);
 

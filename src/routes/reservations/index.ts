@@ -23,6 +23,7 @@ import {
 import { answerProblem, bookingProblem, invalidInput } from "../problem.ts";
 import { createRouter } from "../router.ts";
 import {
+  BODY_PROBLEMS,
   IDEMPOTENT_REPLAYED_HEADER,
   IdempotencyKeyHeader,
   json,
@@ -108,10 +109,7 @@ const hold = createRoute({
   responses: {
     201: json(Reservation, "The hold, PENDING until expiresAt", IDEMPOTENT_REPLAYED_HEADER),
     ...problems(
-      "VALIDATION_FAILED",
-      "MALFORMED_JSON",
-      "UNSUPPORTED_MEDIA_TYPE",
-      "PAYLOAD_TOO_LARGE",
+      ...BODY_PROBLEMS,
       "UNAUTHENTICATED",
       "USER_MISMATCH",
       "SEAT_NOT_FOUND",
@@ -165,10 +163,7 @@ const pay = createRoute({
   responses: {
     200: json(Reservation, "The CONFIRMED reservation and its sale", IDEMPOTENT_REPLAYED_HEADER),
     ...problems(
-      "VALIDATION_FAILED",
-      "MALFORMED_JSON",
-      "UNSUPPORTED_MEDIA_TYPE",
-      "PAYLOAD_TOO_LARGE",
+      ...BODY_PROBLEMS,
       "UNAUTHENTICATED",
       "USER_MISMATCH",
       "RESERVATION_NOT_OWNED",
@@ -198,10 +193,7 @@ const cancel = createRoute({
   responses: {
     200: json(Reservation, "The CANCELLED reservation", IDEMPOTENT_REPLAYED_HEADER),
     ...problems(
-      "VALIDATION_FAILED",
-      "MALFORMED_JSON",
-      "UNSUPPORTED_MEDIA_TYPE",
-      "PAYLOAD_TOO_LARGE",
+      ...BODY_PROBLEMS,
       "UNAUTHENTICATED",
       "USER_MISMATCH",
       "RESERVATION_NOT_OWNED",
@@ -279,10 +271,7 @@ const extend = createRoute({
   responses: {
     200: json(Reservation, "The PENDING reservation with its new expiresAt", IDEMPOTENT_REPLAYED_HEADER),
     ...problems(
-      "VALIDATION_FAILED",
-      "MALFORMED_JSON",
-      "UNSUPPORTED_MEDIA_TYPE",
-      "PAYLOAD_TOO_LARGE",
+      ...BODY_PROBLEMS,
       "UNAUTHENTICATED",
       "USER_MISMATCH",
       "RESERVATION_NOT_OWNED",

@@ -17,6 +17,7 @@ import { seatMapNotModified } from "../conditional.ts";
 import { answerProblem, bookingProblem, invalidInput } from "../problem.ts";
 import { createRouter } from "../router.ts";
 import {
+  BODY_PROBLEMS,
   IDEMPOTENT_REPLAYED_HEADER,
   IdempotencyKeyHeader,
   Instant,
@@ -119,10 +120,7 @@ const create = createRoute({
   responses: {
     201: json(SessionDetail, "The session with its seats", IDEMPOTENT_REPLAYED_HEADER),
     ...problems(
-      "VALIDATION_FAILED",
-      "MALFORMED_JSON",
-      "UNSUPPORTED_MEDIA_TYPE",
-      "PAYLOAD_TOO_LARGE",
+      ...BODY_PROBLEMS,
       "UNAUTHENTICATED",
       "FORBIDDEN",
       "IDEMPOTENCY_KEY_REUSED",
