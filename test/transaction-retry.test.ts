@@ -1,8 +1,8 @@
 import { sql } from "drizzle-orm";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { queryRows } from "../src/db/database.ts";
-import { isUnavailable, sqlState, transactionRetried } from "../src/db/errors.ts";
+import { queryRows, transactionRetried } from "../src/db/database.ts";
+import { isUnavailable, sqlState } from "../src/db/errors.ts";
 import { createNodePostgresDatabase } from "../src/db/node-postgres.ts";
 import { createScratchDatabase, dropScratchDatabase } from "./support/database.ts";
 import { serviceUrl } from "./support/services.ts";

@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { transactionRetried } from "../db/errors.ts";
+import { transactionRetried } from "../db/database.ts";
 import { appendEvents, notifyRelays } from "../events/outbox.ts";
 import type { BookingDeps, Outcome } from "./deps.ts";
 import { fail, ok, type Result } from "./errors.ts";

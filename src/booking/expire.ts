@@ -1,6 +1,5 @@
 import { sql } from "drizzle-orm";
-import { type Executor, queryRows } from "../db/database.ts";
-import { transactionRetried } from "../db/errors.ts";
+import { type Executor, queryRows, transactionRetried } from "../db/database.ts";
 import { isoTime } from "../db/sql-helpers.ts";
 import { appendEvents, notifyRelays } from "../events/outbox.ts";
 import type { SeatLock } from "../seat-lock/seat-lock.ts";

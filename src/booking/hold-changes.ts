@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
-import { type Executor, queryRows } from "../db/database.ts";
-import { EXCLUSION_VIOLATION, sqlState, transactionRetried } from "../db/errors.ts";
+import { type Executor, queryRows, transactionRetried } from "../db/database.ts";
+import { EXCLUSION_VIOLATION, sqlState } from "../db/errors.ts";
 import { isoTime } from "../db/sql-helpers.ts";
 import { appendEvents, notifyRelays } from "../events/outbox.ts";
 import { cancelReservation } from "./cancel.ts";

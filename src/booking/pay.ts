@@ -1,4 +1,5 @@
-import { EXCLUSION_VIOLATION, sqlState, transactionRetried } from "../db/errors.ts";
+import { transactionRetried } from "../db/database.ts";
+import { EXCLUSION_VIOLATION, sqlState } from "../db/errors.ts";
 import { notifyRelays } from "../events/outbox.ts";
 import { type PaymentClaim, payInDatabase } from "./claim-statements.ts";
 import type { BookingDeps, Outcome } from "./deps.ts";

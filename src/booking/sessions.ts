@@ -12,7 +12,6 @@ import { isStorableInstant, isStorableUuid } from "./storable.ts";
 import type {
   Page,
   SeatCounts,
-  SeatStatus,
   SeatStatusesView,
   SeatView,
   SessionDetailView,
@@ -195,13 +194,7 @@ export async function listSessions(
   };
 }
 
-type SeatMapRow = {
-  id: string;
-  row: string;
-  number: number;
-  label: string;
-  category: string;
-  status: SeatStatus;
+type SeatMapRow = SeatView & {
   /** When the claim that makes the seat HELD ends (epoch ms); null for AVAILABLE and SOLD seats. */
   held_until: string | null;
 };

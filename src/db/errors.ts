@@ -1,5 +1,3 @@
-import type { Database } from "./database.ts";
-
 /** SQLSTATE codes we act on. */
 export const EXCLUSION_VIOLATION = "23P01";
 export const UNIQUE_VIOLATION = "23505";
@@ -67,22 +65,3 @@ export function isUnavailable(error: unknown): boolean {
  * cut or stretched and a new claim on the same seat, checked at the same instant, wait for each other.
  */
 export const ROLLED_BACK = new Set(["40P01", "40001"]);
-
-const TRANSACTION_ATTEMPTS = 3;
-
-/**
- * Runs `work` in a transaction, again (up to three times in all) when PostgreSQL rolled it back on
- * a deadlock or a serialization failure. `work` must start from nothing it set in an earlier try.
- */
-export async function transactionRetried<T>(
-  db: Database,
-  work: (tx: Parameters<Parameters<Database["transaction"]>[0]>[0]) => Promise<T>,
-): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await db.transaction(work);
-    } catch (error) {
-      if (attempt >= TRANSACTION_ATTEMPTS || !ROLLED_BACK.has(sqlState(error) ?? "")) throw error;
-    }
-  }
-}
