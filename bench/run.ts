@@ -99,7 +99,8 @@ function log(message: string): void {
   console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}`);
 }
 
-type Ceiling = { rate: number; p50: number; p99: number; count: number };
+/** `cpuMicros`: the server's own CPU per request (from /proc), where the ceiling is a server. */
+type Ceiling = { rate: number; p50: number; p99: number; count: number; cpuMicros?: number };
 
 async function httpCeiling(workDir: string): Promise<Ceiling> {
   const server = await startNodeProcess({
@@ -120,7 +121,9 @@ async function httpCeiling(workDir: string): Promise<Ceiling> {
     };
     await closedLoop(concurrency, Array.from({ length: sizes.warmup * 2 }), send);
     client.reset();
+    const cpuBefore = cpuSnapshot(server.pid, "").service;
     const { seconds } = await closedLoop(concurrency, Array.from({ length: sizes.httpCeiling }), send);
+    const cpuSeconds = cpuSnapshot(server.pid, "").service - cpuBefore;
     const series = client.series.get("ceiling");
     const ok = series?.statuses.get(200) ?? 0;
     if (ok !== sizes.httpCeiling)
@@ -131,6 +134,7 @@ async function httpCeiling(workDir: string): Promise<Ceiling> {
       p50: percentile(latencies, 50),
       p99: percentile(latencies, 99),
       count: ok,
+      cpuMicros: (cpuSeconds / ok) * 1e6,
     };
   } finally {
     await client.close();
@@ -270,7 +274,12 @@ async function main(): Promise<number> {
       },
       logFile: join(workDir, "service.log"),
       readyPath: "/health/live",
-      nodeArgs: [...startFlags(), ...(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [])],
+      nodeArgs: [
+        ...startFlags(),
+        // e.g. BENCH_NODE_ARGS=--perf-basic-prof, or --trace-gc (its lines go to the service log)
+        ...(env.BENCH_NODE_ARGS ? env.BENCH_NODE_ARGS.split(" ") : []),
+        ...(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : []),
+      ],
     });
     cleanups.push(service.stop);
     serviceUrl = service.url;
@@ -394,10 +403,11 @@ function report(run: {
     `${fixed(ceiling.p50, 1)} ms`,
     `${fixed(ceiling.p99, 1)} ms`,
     String(ceiling.count),
+    ceiling.cpuMicros === undefined ? "" : `${fixed(ceiling.cpuMicros)} us`,
   ];
   const byName = (name: string) => results.find((result) => result.name === name);
   const ceilings = table(
-    ["ceiling", "rate", "p50", "p99", "requests"],
+    ["ceiling", "rate", "p50", "p99", "requests", "server CPU per request"],
     [
       row("HTTP: trivial Hono handler, same stack", http, "req/s"),
       row(`(a) database: minimal claim, 1 per transaction (pool ${poolSize})`, database, "claims/s"),

@@ -1,18 +1,15 @@
 import type { Context } from "hono";
 import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
-import { requestId } from "hono/request-id";
 import { isInputRejected, isUnavailable } from "./db/errors.ts";
 import type { AppDeps } from "./ports.ts";
-import { provideAccess } from "./routes/access.ts";
 import { adminRoutes } from "./routes/admin/index.ts";
-import { limitBodySize } from "./routes/body-size.ts";
 import { docsRoutes } from "./routes/docs/index.ts";
 import { healthRoutes } from "./routes/health/index.ts";
 import { internalRoutes } from "./routes/internal/index.ts";
-import { strictJsonBodies } from "./routes/json-body.ts";
 import { metricsRoutes } from "./routes/metrics/index.ts";
 import { ApiError, invalidInput, problemResponse } from "./routes/problem.ts";
+import { admitRequestBodies } from "./routes/request-body.ts";
 import { observeRequests } from "./routes/request-observer.ts";
 import { reservationRoutes } from "./routes/reservations/index.ts";
 import { createRouter } from "./routes/router.ts";
@@ -39,12 +36,11 @@ export const API_TAGS = [
 export function createApp(deps: AppDeps) {
   const app = createRouter();
 
-  app.use(requestId());
-  if (deps.cors && deps.cors.origins.length > 0) app.use(corsFor(deps.cors));
+  // CORS sits between the two so that preflights are answered before any body is read and every
+  // refusal of a body (413, 400) still carries the CORS headers a browser needs to read it.
   app.use(observeRequests(deps));
-  app.use(limitBodySize(MAX_BODY_BYTES));
-  app.use(strictJsonBodies());
-  app.use(provideAccess(deps));
+  if (deps.cors && deps.cors.origins.length > 0) app.use(corsFor(deps.cors));
+  app.use(admitRequestBodies(MAX_BODY_BYTES));
 
   app.route("/", sessionRoutes(deps));
   app.route("/", reservationRoutes(deps));

@@ -23,6 +23,17 @@ export type HealthCheck = {
 
 export type RequestObservation = { method: string; route: string; status: number; seconds: number };
 
+/** One access-log line: how a request ended, with the level and message the request observer chose. */
+export type AccessLine = {
+  level: "debug" | "info" | "error";
+  msg: string;
+  requestId: string;
+  method: string;
+  route: string;
+  status: number;
+  ms: number;
+};
+
 /** The runtime's metrics exporter (prom-client on Node); where there is none, `/metrics` says so. */
 export type MetricsExporter = {
   observeRequest(request: RequestObservation): void;
@@ -43,6 +54,11 @@ export type AppDeps = BookingDeps & {
    * ports log while serving it carry its request id too, not only the lines of `c.var.logger`.
    */
   runInRequestScope?: <T>(bindings: Record<string, unknown>, run: () => Promise<T>) => Promise<T>;
+  /**
+   * Writes the access line where the runtime has a cheaper way than `logger` (Node: the line
+   * formatted directly onto pino's stream); absent, the line goes through `logger`.
+   */
+  accessLog?: (line: AccessLine) => void;
   /** Bearer-token verification; absent, the service runs open (bodies and paths name the user). */
   auth?: TokenVerifier;
   /** When set, `/metrics` answers only `Authorization: Bearer <metricsToken>`. */

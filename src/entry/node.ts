@@ -18,7 +18,7 @@ import { startSweeper } from "../expiry/sweeper.ts";
 import { createNodeSeatLock } from "../seat-lock/node.ts";
 import { answerParserRefusals, answerRefusedRequest, httpServerOptions } from "./http-server.ts";
 import { memoryCheck } from "./node-health.ts";
-import { createNodeLogger, runInRequestScope } from "./node-logger.ts";
+import { createAccessLog, createNodeLogger, runInRequestScope } from "./node-logger.ts";
 import { nodeSeatHints } from "./node-seat-hints.ts";
 import { createPromMetrics } from "./prom-metrics.ts";
 import { closeHttpServer, exitOnSignals } from "./shutdown.ts";
@@ -131,6 +131,7 @@ async function start(config: Config, logger: ReturnType<typeof createNodeLogger>
     metrics,
     telemetry: metrics.telemetry,
     runInRequestScope,
+    accessLog: createAccessLog(logger),
     seatChangeHints: seatHints.hints,
     seatLock: seatLocks.seatLock,
     refusals: createRefusalMemo({ windowMs: config.seatRefusalCacheMs }),

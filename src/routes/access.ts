@@ -1,7 +1,6 @@
 import type { Context, MiddlewareHandler } from "hono";
 import type { Identity } from "../auth/identity.ts";
 import type { RateDecision, RouteClass } from "../auth/rate-limit.ts";
-import type { AppDeps } from "../ports.ts";
 import { ApiError, type Problem, type ProblemCode, problemResponse } from "./problem.ts";
 import type { AppEnv } from "./router.ts";
 
@@ -21,19 +20,6 @@ export type Access = { who: "buyer" | "organiser" | "anyone"; limit?: RouteClass
 export const bearerSecurity = [{ bearerAuth: [] }];
 
 const REALM = 'Bearer realm="seat-reservation"';
-
-/** The access pieces of the app's dependencies, for the route middleware; set once per request. */
-export function provideAccess(deps: AppDeps): MiddlewareHandler<AppEnv> {
-  const access = {
-    verifier: deps.auth,
-    rateLimiter: deps.rateLimiter,
-    clientAddress: deps.clientAddress,
-  };
-  return async (c, next) => {
-    c.set("access", access);
-    await next();
-  };
-}
 
 export function guard(rule: Access): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
