@@ -277,7 +277,7 @@ async function waitingPaymentBackend(database: TestDatabase): Promise<number> {
     const rows = await queryRows<{ pid: number }>(
       database.db,
       sql`SELECT pid FROM pg_stat_activity WHERE datname = current_database()
-            AND wait_event_type = 'Lock' AND query LIKE '%pay_reservations(%' AND pid <> pg_backend_pid()`,
+            AND wait_event_type = 'Lock' AND query LIKE '%pay_holds(%' AND pid <> pg_backend_pid()`,
     );
     pid = rows[0]?.pid;
     return pid !== undefined;
@@ -299,8 +299,42 @@ async function paymentRows(database: TestDatabase, sessionId: string): Promise<P
   );
 }
 
-function pay(app: TestApp, reservationId: string, body: Record<string, unknown> = {}) {
-  return call(app, "POST", `/reservations/${reservationId}/pay`, body);
+function pay(
+  app: TestApp,
+  reservationId: string,
+  body: Record<string, unknown> = {},
+  headers: Record<string, string> = {},
+) {
+  return call(app, "POST", `/reservations/${reservationId}/pay`, body, headers);
+}
+
+/**
+ * Cuts a live hold's claim short (behind the service's back) and lets another buyer hold its seat
+ * after the cut: paying the hold then meets that claim in the exclusion constraint, as a payment
+ * does whose hold expired while it waited and whose seat someone else took meanwhile.
+ */
+async function takenAfterItsClaimEnded(
+  app: TestApp,
+  database: TestDatabase,
+  reservationId: string,
+  seatId: string,
+) {
+  await queryRows(
+    database.db,
+    sql`UPDATE reservation_seats SET claim = tstzrange(lower(claim), now()) WHERE reservation_id = ${reservationId}::uuid`,
+  );
+  const taker = await hold(app, "taker", [seatId]);
+  expect(taker.status).toBe(201);
+  return taker.body.id as string;
+}
+
+/** The end of each claim of a reservation ('infinity' once sold). */
+async function claimEnds(database: TestDatabase, reservationId: string): Promise<string[]> {
+  const rows = await queryRows<{ ends: string }>(
+    database.db,
+    sql`SELECT upper(claim)::text AS ends FROM reservation_seats WHERE reservation_id = ${reservationId}::uuid`,
+  );
+  return rows.map((row) => row.ends);
 }
 
 onPostgres("group commit of payments on PostgreSQL", () => {
@@ -385,6 +419,91 @@ onPostgres("group commit of payments on PostgreSQL", () => {
     );
   });
 
+  it("payments with an Idempotency-Key go in the batch: each key taken and its answer remembered in its transaction", async () => {
+    const { session, seatIds } = await createSessionVia(suite.app);
+    const [stuckId, keyedId, otherKeyedId, plainId] = await holds(seatIds, ["a", "b", "c", "d"]);
+    const { first, release } = await behindAStuckPayment(stuckId as string);
+    const keyed = pay(suite.app, keyedId as string, {}, { "idempotency-key": "batch-key-1" });
+    const sameKey = pay(suite.app, keyedId as string, {}, { "idempotency-key": "batch-key-1" });
+    const otherKeyed = pay(suite.app, otherKeyedId as string, {}, { "idempotency-key": "batch-key-2" });
+    const plain = pay(suite.app, plainId as string);
+    await until(() => waitingPayments(suite.database.db) === 4, "4 payments queue");
+    await release();
+
+    expect((await first).status).toBe(200);
+    const [one, two, b, d] = await Promise.all([keyed, sameKey, otherKeyed, plain]);
+    // Two uses of one key in one batch: one pays, the other finds the key in use.
+    const [made, refused] = one.status === 200 ? [one, two] : [two, one];
+    expect([made.status, refused.status, b.status, d.status]).toEqual([200, 409, 200, 200]);
+    expect(refused.body.code).toBe("IDEMPOTENCY_KEY_IN_USE");
+    const rows = await paymentRows(suite.database, session.id);
+    expect(rows.map((row) => [row.user_id, row.status, row.sales, row.events])).toEqual([
+      ["a", "CONFIRMED", 1, 1],
+      ["b", "CONFIRMED", 1, 1],
+      ["c", "CONFIRMED", 1, 1],
+      ["d", "CONFIRMED", 1, 1],
+    ]);
+    expect(new Set(rows.filter((row) => row.user_id !== "a").map((row) => row.paid_at)).size).toBe(1);
+    const keys = await queryRows<{ key: string; response_body: string }>(
+      suite.database.db,
+      sql`SELECT key, response_body FROM idempotency_keys WHERE key IN ('batch-key-1', 'batch-key-2') ORDER BY key`,
+    );
+    expect(keys.map((key) => [key.key, JSON.parse(key.response_body)])).toEqual([
+      ["batch-key-1", made.body],
+      ["batch-key-2", b.body],
+    ]);
+    const replay = await pay(suite.app, keyedId as string, {}, { "idempotency-key": "batch-key-1" });
+    expect(replay.status).toBe(200);
+    expect(replay.headers.get("idempotent-replayed")).toBe("true");
+    expect(replay.body).toEqual(made.body);
+    const reused = await pay(
+      suite.app,
+      keyedId as string,
+      { userId: "b" },
+      { "idempotency-key": "batch-key-1" },
+    );
+    expect(reused.status).toBe(422);
+  });
+
+  it("a payment that meets its seat claimed by someone else fails alone with 409; the rest of its batch is sold", async () => {
+    const { session, seatIds } = await createSessionVia(suite.app);
+    const [stuckId, cutId, paidId, alsoPaidId] = await holds(seatIds, ["a", "b", "c", "d"]);
+    const takerId = await takenAfterItsClaimEnded(
+      suite.app,
+      suite.database,
+      cutId as string,
+      seatIds[1] as string,
+    );
+    const cutEnds = await claimEnds(suite.database, cutId as string);
+    const { first, release } = await behindAStuckPayment(stuckId as string);
+    const queued = Promise.all([
+      pay(suite.app, cutId as string),
+      pay(suite.app, paidId as string),
+      pay(suite.app, alsoPaidId as string),
+    ]);
+    await until(() => waitingPayments(suite.database.db) === 3, "3 payments queue");
+    await release();
+
+    expect((await first).status).toBe(200);
+    const [cut, paid, alsoPaid] = await queued;
+    expect(cut.status).toBe(409);
+    expect(cut.body).toMatchObject({ code: "RESERVATION_EXPIRED", reservationId: cutId });
+    expect([paid.status, alsoPaid.status]).toEqual([200, 200]);
+    const rows = await paymentRows(suite.database, session.id);
+    expect(rows.map((row) => [row.user_id, row.status, row.sales, row.events])).toEqual([
+      ["a", "CONFIRMED", 1, 1],
+      ["b", "PENDING", 0, 0],
+      ["c", "CONFIRMED", 1, 1],
+      ["d", "CONFIRMED", 1, 1],
+      ["taker", "PENDING", 0, 0],
+    ]);
+    expect(rows.find((row) => row.user_id === "c")?.paid_at).toBe(
+      rows.find((row) => row.user_id === "d")?.paid_at,
+    );
+    expect(await claimEnds(suite.database, cutId as string)).toEqual(cutEnds);
+    expect(await claimEnds(suite.database, takerId)).not.toContain("infinity");
+  });
+
   it("a batch whose connection dies answers every payment of it 503, sells nothing, and the next batch works", async () => {
     const { session, seatIds } = await createSessionVia(suite.app);
     const users = ["first", ...Array.from({ length: 10 }, (_, i) => `doomed-${i}`)];
@@ -436,6 +555,26 @@ describe.each(availableDrivers())("group commit on %s, as configured by default"
           WHERE session_id = ${session.id}::uuid`,
     );
     expect(seats[0]).toEqual({ n: 30, distinct: 30 });
+  });
+
+  it("a payment that meets its seat claimed by someone else answers 409 RESERVATION_EXPIRED and sells nothing", async () => {
+    const { seatIds } = await createSessionVia(suite.app);
+    const held = await hold(suite.app, "cut", [seatIds[0] as string, seatIds[1] as string]);
+    expect(held.status).toBe(201);
+    const takerId = await takenAfterItsClaimEnded(
+      suite.app,
+      suite.database,
+      held.body.id,
+      seatIds[1] as string,
+    );
+    const cutEnds = await claimEnds(suite.database, held.body.id);
+
+    const paid = await pay(suite.app, held.body.id);
+    expect(paid.status).toBe(409);
+    expect(paid.body.code).toBe("RESERVATION_EXPIRED");
+    expect((await call(suite.app, "GET", `/reservations/${held.body.id}`)).body.sale).toBeNull();
+    expect(await claimEnds(suite.database, held.body.id)).toEqual(cutEnds);
+    expect(await claimEnds(suite.database, takerId)).not.toContain("infinity");
   });
 
   it("many concurrent payments, three of each hold: one sale per hold, every 200 answers it", async () => {

@@ -1,16 +1,12 @@
 import { type SQL, sql } from "drizzle-orm";
 import { type Executor, queryRows } from "../db/database.ts";
 import type { ReservationCreated } from "../events/types.ts";
-import { type BookingError, fail, ok, type Result } from "./errors.ts";
 import type { IdempotencyRequest } from "./idempotency.ts";
-import { type ReservationRow, toReservationView } from "./reservations.ts";
-import type { ReservationView } from "./views.ts";
 
 /**
- * A batch of holds' claims, a payment and a batch of payments, each one statement: the database
- * functions of drizzle/0008_group_commit_claims.sql, 0005_claim_and_pay_functions.sql and
- * 0010_group_commit_payments.sql. Outside a
- * transaction each statement is a transaction of its own.
+ * A batch of holds' claims in one statement: the database function of
+ * drizzle/0008_group_commit_claims.sql. Outside a transaction the statement is a transaction of its
+ * own. (Payments: pay-statement.ts.)
  */
 
 /** One hold as the claim statement takes it: "claim these seats for this user for this long". */
@@ -99,82 +95,4 @@ function outcomeOf(row: ClaimRow): ClaimOutcome {
       return { outcome: "failed", sqlState: text.slice(0, 5), message: text.slice(6) };
     }
   }
-}
-
-type PaymentOutcome = {
-  error?: "RESERVATION_NOT_FOUND" | "RESERVATION_NOT_OWNED" | "RESERVATION_CANCELLED" | "RESERVATION_EXPIRED";
-  paidNow?: boolean;
-  reservation?: ReservationRow;
-};
-
-/**
- * Pays a live hold (owned by `userId` when given) under the reservation's row lock; a hold paid
- * before answers its sale again with `paidNow` false. Throws on exclusion_violation.
- */
-export async function payInDatabase(
-  db: Executor,
-  reservationId: string,
-  userId: string | undefined,
-): Promise<Result<{ view: ReservationView; paidNow: boolean }>> {
-  const [row] = await queryRows<{ outcome: PaymentOutcome }>(
-    db,
-    sql`SELECT pay_reservation(${reservationId}::uuid, ${userId ?? null}::text) AS outcome`,
-  );
-  const outcome = row?.outcome;
-  if (!outcome) throw new Error("pay_reservation answered nothing");
-  return paymentResult(outcome, reservationId);
-}
-
-/** One payment as the batch statement takes it; `userId` the owner it must have, when given. */
-export type PaymentClaim = { reservationId: string; userId: string | undefined };
-
-export type PaymentAnswer =
-  | { outcome: "answered"; result: Result<{ view: ReservationView; paidNow: boolean }> }
-  | { outcome: "failed"; sqlState: string; message: string };
-
-/**
- * Makes a batch of payments in one statement (`pay_reservations`, drizzle/0010), each one
- * `pay_reservation` in a subtransaction of its own, and answers each, in the batch's order. A
- * payment that met a seat claimed by someone else after its hold expired answers
- * RESERVATION_EXPIRED. Throws only when the batch as a whole failed.
- */
-export async function payReservations(
-  db: Executor,
-  payments: readonly PaymentClaim[],
-): Promise<PaymentAnswer[]> {
-  const items = payments.map((payment, ord) => ({
-    ord,
-    reservation_id: payment.reservationId,
-    user_id: payment.userId ?? null,
-  }));
-  const rows = await queryRows<{
-    ord: number;
-    outcome: string;
-    answer: PaymentOutcome | null;
-    failure: string | null;
-  }>(
-    db,
-    sql`SELECT o_ord AS ord, o_outcome AS outcome, o_answer AS answer, o_failure AS failure
-      FROM pay_reservations(${JSON.stringify(items)}::jsonb)`,
-  );
-  const byOrd = new Map(rows.map((row) => [Number(row.ord), row]));
-  return payments.map((payment, ord): PaymentAnswer => {
-    const row = byOrd.get(ord);
-    if (!row) throw new Error(`pay_reservations answered nothing for ${payment.reservationId}`);
-    if (row.outcome === "answered" && row.answer)
-      return { outcome: "answered", result: paymentResult(row.answer, payment.reservationId) };
-    const text = row.failure ?? "XX000 pay_reservations gave no reason";
-    return { outcome: "failed", sqlState: text.slice(0, 5), message: text.slice(6) };
-  });
-}
-
-function paymentResult(
-  outcome: PaymentOutcome,
-  reservationId: string,
-): Result<{ view: ReservationView; paidNow: boolean }> {
-  if (outcome.reservation) {
-    return ok({ view: toReservationView(outcome.reservation), paidNow: outcome.paidNow === true });
-  }
-  const error: BookingError = { code: outcome.error ?? "RESERVATION_NOT_FOUND", reservationId };
-  return fail(error);
 }

@@ -21,7 +21,7 @@ export type BookingDeps = {
   refusals?: RefusalMemo;
   /** Group commit of holds (claim-batch.ts); its defaults when absent. Read once per database. */
   claimBatch?: ClaimBatchOptions;
-  /** Group commit of payments without an Idempotency-Key (pay-batch.ts); as for holds. */
+  /** Group commit of payments (pay-batch.ts); as for holds. */
   paymentBatch?: GroupCommitOptions;
   /** Delayed expiry callbacks (QStash); the sweeper or Cron Trigger alone when absent. */
   holdExpiry?: HoldExpiryCallbacks;

@@ -1,23 +1,28 @@
 import type { Executor } from "../db/database.ts";
-import { type PaymentAnswer, type PaymentClaim, payReservations } from "./claim-statements.ts";
 import { type GroupCommitOptions, groupCommit } from "./group-commit.ts";
+import { type PaymentClaim, type PaymentOutcome, payHolds } from "./pay-statement.ts";
 
 /**
  * Group commit for payments (group-commit.ts), per database: the payments that arrive while one
- * is in flight are made together by `pay_reservations`, each `pay_reservation` in a
- * subtransaction of its own. A payment with an Idempotency-Key is not batched (pay.ts): its
- * remembered answer is the view the service builds, stored in the payment's transaction.
+ * is in flight are made together by `payHolds` (pay-statement.ts), with or without an
+ * Idempotency-Key. A payment that failed on its own for another reason than a refusal is
+ * rejected with `ItemFailed`.
  */
 
 /** As for holds: four batches in flight, at most 64 payments each. */
 export const PAYMENT_BATCH_DEFAULTS = { maxItems: 64, maxInFlight: 4 } as const;
 
-const payments = groupCommit<PaymentClaim, PaymentAnswer>({
-  send: payReservations,
+const payments = groupCommit<PaymentClaim, PaymentOutcome>({
+  send: payHolds,
   failureOf: (paid) =>
     paid.outcome === "failed"
       ? { sqlState: paid.sqlState, message: `payment failed: ${paid.message}` }
       : undefined,
+  // Two payments with the same idempotency key in one batch: the later one is answered as a key in use.
+  duplicate: {
+    keyOf: (payment) => payment.idempotency && `${payment.idempotency.scope}\n${payment.idempotency.key}`,
+    outcome: { outcome: "key_in_use" },
+  },
 });
 
 /** Makes one payment with whatever other payments are waiting on this database. */
@@ -25,7 +30,7 @@ export function payInBatch(
   db: Executor,
   payment: PaymentClaim,
   options: GroupCommitOptions = {},
-): Promise<PaymentAnswer> {
+): Promise<PaymentOutcome> {
   return payments.submit(db, payment, { ...PAYMENT_BATCH_DEFAULTS, ...options });
 }
 

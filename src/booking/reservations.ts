@@ -21,8 +21,9 @@ export type ReservationRow = {
 
 /**
  * Reservations with their seats and sale. A PENDING hold whose time is up reads EXPIRED here,
- * whether or not the sweeper has run yet. The row is built by the database function that the
- * claim and payment functions answer with too, so every path shows a reservation the same way.
+ * whether or not the sweeper has run yet. The row is built by the database function
+ * `reservation_row`; holds and payments build the same view in the service (hold.ts,
+ * pay-statement.ts), and the group-commit tests compare their answers with what this reads.
  */
 async function selectReservations(db: Executor, where: SQL, limit: number): Promise<ReservationView[]> {
   const rows = await queryRows<{ reservation: ReservationRow }>(

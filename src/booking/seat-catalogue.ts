@@ -8,7 +8,8 @@ import { fail, ok, type Result } from "./errors.ts";
  * position, category and price. Seats and prices never change once a session exists, so an
  * entry never goes stale and a full catalogue simply starts over. A hold needs this twice: the
  * Redis lock keys carry the session as hash tag, and the answer (labels, total price) is built
- * here instead of in the claim statement, which then only decides who gets the seats.
+ * here instead of in the claim statement, which then only decides who gets the seats. A
+ * payment's answer is built from it too (seatsById).
  *
  * The first buyer of a seat reads it; concurrent buyers of the same seats share that read. When a
  * session misses a second time, or its seat map has just been read, its whole catalogue is loaded
@@ -123,14 +124,50 @@ async function readSeats(
   if (sessionIds.length > 1) return fail({ code: "SEATS_FROM_MULTIPLE_SESSIONS", sessionIds });
   remember(catalogue, rows);
   const sessionId = sessionIds[0] as string;
-  const state = catalogue.sessions.get(sessionId);
-  if (state === undefined) catalogue.sessions.set(sessionId, "seen");
-  else if (state === "seen") loadSession(db, sessionId, catalogue);
+  missedSession(db, sessionId, catalogue);
   const selection = selectionOf(catalogue, seatIds);
   if (selection) return ok(selection);
   // Only when the catalogue just started over: answer from the rows themselves.
   const seats = rows.map(toSeatInfo).sort((a, b) => a.position - b.position);
   return ok({ sessionId, totalCents: totalOf(seats), seats });
+}
+
+/**
+ * The seats `seatIds` name, of any sessions, by id: those in memory, the others read with `via`
+ * (a transaction in progress, whose connection a one-connection database would otherwise make a
+ * read on `db` wait for). For seats already claimed; throws when one does not exist.
+ */
+export async function seatsById(
+  db: Executor,
+  seatIds: readonly string[],
+  via: Executor = db,
+): Promise<Map<string, SeatInfo>> {
+  const catalogue = catalogueOf(db);
+  const found = new Map<string, SeatInfo>();
+  const missing: string[] = [];
+  for (const id of seatIds) {
+    const seat = catalogue.seats.get(id);
+    if (seat) found.set(id, seat);
+    else missing.push(id);
+  }
+  if (missing.length === 0) return found;
+  const rows = await queryRows<SeatRow>(
+    via,
+    sql`SELECT ${SEAT_COLUMNS} FROM seats s WHERE s.id = ANY(${uuidArray(missing)})`,
+  );
+  remember(catalogue, rows);
+  for (const row of rows) found.set(row.id, toSeatInfo(row));
+  for (const sessionId of new Set(rows.map((row) => row.session_id))) missedSession(db, sessionId, catalogue);
+  const unknown = missing.filter((id) => !found.has(id));
+  if (unknown.length > 0) throw new Error(`no such seats: ${unknown.join(", ")}`);
+  return found;
+}
+
+/** A session missed once is noted; missed again, its whole catalogue is loaded. */
+function missedSession(db: Executor, sessionId: string, catalogue: Catalogue): void {
+  const state = catalogue.sessions.get(sessionId);
+  if (state === undefined) catalogue.sessions.set(sessionId, "seen");
+  else if (state === "seen") loadSession(db, sessionId, catalogue);
 }
 
 function loadSession(db: Executor, sessionId: string, catalogue: Catalogue): void {
