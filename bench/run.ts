@@ -249,6 +249,16 @@ async function warmUp(ctx: BenchContext): Promise<void> {
   await closedLoop(concurrency, holds.slice(0, holds.length / 2), async (id) => {
     await ctx.client.send("warmup", "POST", `/reservations/${id}/pay`, {});
   });
+  // A crowd on a few seats, as in `hot`: the refusal memory answers nearly all of them, a path the
+  // holds above barely take (each of their seats is refused once, by the lock). As many requests as
+  // the trivial handler gets before its ceiling is measured.
+  const crowded = await createSession(ctx, 2, 8);
+  const crowd = Array.from({ length: sizes.warmup * 2 }, (_, i) =>
+    crowded.seatIds.slice(2 * (i % 8), 2 * (i % 8) + 2),
+  );
+  await closedLoop(concurrency, crowd, async (seatIds, i) => {
+    await ctx.client.send("warmup", "POST", "/reservations", { userId: `warm-crowd-${i}`, seatIds });
+  });
 }
 
 async function main(): Promise<number> {

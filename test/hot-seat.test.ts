@@ -167,6 +167,24 @@ describeEachLock(availableLocks(), "hot seat, refusals remembered for a window: 
     expect(counts).toEqual(before.counts);
   });
 
+  it("asks the lock once for a crowd arriving at once; the rest wait for its answer", {
+    timeout: 120_000,
+  }, async () => {
+    const { app, locks } = instance(suite.database.db);
+    const { seatIds } = await createSessionVia(app);
+    const seats = seatIds.slice(0, 2);
+    const crowd = await Promise.all(Array.from({ length: 100 }, (_, i) => hold(app, `crowd-${i}`, seats)));
+    expect(crowd.filter((answer) => answer.status === 201)).toHaveLength(1);
+    expect(crowd.filter((answer) => answer.body.code === "SEAT_UNAVAILABLE")).toHaveLength(99);
+    if (name === "advisory") {
+      // Its locks are taken in the claim's transaction: nothing is held before the claim, so the
+      // crowd is turned away there, not from memory.
+      expect(locks["memory:conflict"] ?? 0).toBeLessThan(99);
+    } else {
+      expect(locks).toEqual({ [`${name}:acquired`]: 1, "memory:conflict": 99 });
+    }
+  });
+
   it("frees a cancelled hold's seats at once where it was cancelled, elsewhere within the window", {
     timeout: 60_000,
   }, async () => {

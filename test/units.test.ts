@@ -101,6 +101,31 @@ describe("refusal memo", () => {
     expect(memo.refused(["a"])).toEqual([]);
   });
 
+  it("knows the lock attempts in flight until they settle, and none with a window of 0", async () => {
+    const { memo } = memoAt(500);
+    expect(memo.inFlight(["a"])).toBeUndefined();
+    const settleAb = memo.attempting(["a", "b"]);
+    const settleC = memo.attempting(["c"]);
+    const waiting = memo.inFlight(["b", "c", "d"]);
+    expect(waiting).toBeDefined();
+    expect(memo.inFlight(["d"])).toBeUndefined();
+    let settled = false;
+    void waiting?.then(() => {
+      settled = true;
+    });
+    settleAb();
+    await Promise.resolve();
+    expect(settled).toBe(false);
+    settleC();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(settled).toBe(true);
+    expect(memo.inFlight(["a", "b", "c"])).toBeUndefined();
+
+    const off = memoAt(0).memo;
+    off.attempting(["a"]);
+    expect(off.inFlight(["a"])).toBeUndefined();
+  });
+
   it("stays within its size: ended entries go first, then all of them", () => {
     const { memo, advance } = memoAt(500, 3);
     memo.remember(["a", "b"]);

@@ -4,13 +4,21 @@
  * It only ever refuses: an entry that outlives its seat's hold costs a needless 409 for at most
  * `windowMs`, never a sale. Seats this instance frees (a cancelled hold, a claim that did not go
  * through) are forgotten at once; a seat freed elsewhere is refused here until its entry ends.
+ *
+ * It also knows the seats whose lock this instance is asking for right now: a crowd arriving at
+ * once would otherwise all ask the lock before the first answer is back. Their buyers wait for that
+ * answer (one lock round trip) and are then refused from memory if the seats were locked or refused.
  */
 export type RefusalMemo = {
   /** The seats of `seatIds` found taken less than the window ago. */
   refused(seatIds: readonly string[]): string[];
-  /** Seats the lock or the database has just refused. */
+  /** Seats the lock or the database has just refused, or this instance has just locked. */
   remember(seatIds: readonly string[]): void;
   forget(seatIds: readonly string[]): void;
+  /** Settles once no lock attempt this instance has in flight covers any of `seatIds`; none: undefined. */
+  inFlight(seatIds: readonly string[]): Promise<void> | undefined;
+  /** Marks a lock attempt on `seatIds` as in flight until the returned function is called. */
+  attempting(seatIds: readonly string[]): () => void;
 };
 
 export type RefusalMemoOptions = {
@@ -24,6 +32,7 @@ export type RefusalMemoOptions = {
 export function createRefusalMemo(options: RefusalMemoOptions): RefusalMemo {
   const { windowMs, maxSeats = 100_000, now = Date.now } = options;
   const refusedUntil = new Map<string, number>();
+  const attempts = new Map<string, Promise<void>>();
 
   function makeRoom(at: number, seats: number): void {
     for (const [seatId, until] of refusedUntil) if (until <= at) refusedUntil.delete(seatId);
@@ -44,6 +53,25 @@ export function createRefusalMemo(options: RefusalMemoOptions): RefusalMemo {
     },
     forget(seatIds) {
       for (const seatId of seatIds) refusedUntil.delete(seatId);
+    },
+    inFlight(seatIds) {
+      if (attempts.size === 0) return undefined;
+      const pending = seatIds.flatMap((seatId) => attempts.get(seatId) ?? []);
+      if (pending.length === 0) return undefined;
+      return pending.length === 1 ? pending[0] : Promise.all(pending).then(() => undefined);
+    },
+    attempting(seatIds) {
+      // Nothing to learn from another buyer's attempt when nothing is remembered.
+      if (windowMs <= 0) return () => {};
+      let resolve = () => {};
+      const promise = new Promise<void>((settle) => {
+        resolve = settle;
+      });
+      for (const seatId of seatIds) attempts.set(seatId, promise);
+      return () => {
+        for (const seatId of seatIds) if (attempts.get(seatId) === promise) attempts.delete(seatId);
+        resolve();
+      };
     },
   };
 }

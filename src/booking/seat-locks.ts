@@ -22,7 +22,29 @@ export async function lockSeats(
   idempotent: boolean,
 ): Promise<Result<SeatLease>> {
   const seatLock = deps.seatLock ?? transactionSeatLock;
-  const attempt = await seatLock.acquire({ ...claim, ttlMs: deps.reservationTtlSeconds * 1000 });
+  const refusals = idempotent ? undefined : deps.refusals;
+  // Another buyer's lock attempt on these seats is in flight here: its answer decides this one too.
+  const pending = refusals?.inFlight(claim.seatIds);
+  if (pending) {
+    await pending;
+    const known = refusals?.refused(claim.seatIds) ?? [];
+    if (known.length > 0) {
+      telemetryOf(deps).lockAcquisition("memory", "conflict");
+      return fail({ code: "SEAT_UNAVAILABLE", seatIds: known });
+    }
+  }
+  // Buyers of these seats who arrive meanwhile wait for this answer, and find it remembered: the
+  // seats the lock refused, or these seats once the lock holds them for this hold (a lease whose
+  // locks are taken in the claim's transaction holds nothing yet).
+  const settle = deps.refusals?.attempting(claim.seatIds);
+  let attempt: Awaited<ReturnType<typeof seatLock.acquire>>;
+  try {
+    attempt = await seatLock.acquire({ ...claim, ttlMs: deps.reservationTtlSeconds * 1000 });
+    if (!attempt.acquired) deps.refusals?.remember(attempt.seatIds);
+    else if (attempt.lease.transactionLocks.length === 0) deps.refusals?.remember(claim.seatIds);
+  } finally {
+    settle?.();
+  }
   if (attempt.acquired) {
     // A lease taken in the transaction is counted once the claim has tried it (`transactionLocksTried`).
     if (attempt.lease.transactionLocks.length === 0)
