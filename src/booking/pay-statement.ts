@@ -170,15 +170,13 @@ async function recordPayments(
   answers: readonly (typeof idempotencyKeys.$inferInsert)[],
 ): Promise<void> {
   if (events.length > 0) {
-    await tx
-      .insert(outbox)
-      .values(
-        events.map((event) => ({
-          type: "payment.confirmed",
-          aggregateId: event.reservationId,
-          payload: event,
-        })),
-      );
+    await tx.insert(outbox).values(
+      events.map((event) => ({
+        type: "payment.confirmed",
+        aggregateId: event.reservationId,
+        payload: event,
+      })),
+    );
   }
   if (answers.length > 0) await tx.insert(idempotencyKeys).values([...answers]);
 }
