@@ -161,13 +161,20 @@ async function minimalCeilings(databaseUrl: string): Promise<{ single: Ceiling; 
   await singleClaimCeiling({ ...options, holds: sizes.warmup });
   await batchedClaimCeiling({ ...options, holds: sizes.warmup, perTransaction: CEILING_BATCH });
   await resetCeilings(databaseUrl);
-  const single = await singleClaimCeiling({ ...options, holds: sizes.dbCeiling });
+  // What a claim costs the machine there: the bench's own process (the client) and PostgreSQL.
+  const database = new URL(databaseUrl).pathname.slice(1);
+  const cpuOf = async <T extends { claims: number }>(run: () => Promise<T>) => {
+    const before = cpuSnapshot(undefined, database);
+    const result = await run();
+    const after = cpuSnapshot(undefined, database);
+    const seconds = after.loadGenerator - before.loadGenerator + after.postgres - before.postgres;
+    return { ...result, cpuMicros: (seconds / result.claims) * 1e6 };
+  };
+  const single = await cpuOf(() => singleClaimCeiling({ ...options, holds: sizes.dbCeiling }));
   await resetCeilings(databaseUrl);
-  const batched = await batchedClaimCeiling({
-    ...options,
-    holds: sizes.dbCeiling * 2,
-    perTransaction: CEILING_BATCH,
-  });
+  const batched = await cpuOf(() =>
+    batchedClaimCeiling({ ...options, holds: sizes.dbCeiling * 2, perTransaction: CEILING_BATCH }),
+  );
   await resetCeilings(databaseUrl);
   for (const [name, run, expected] of [
     ["single", single, sizes.dbCeiling],
@@ -175,7 +182,10 @@ async function minimalCeilings(databaseUrl: string): Promise<{ single: Ceiling; 
   ] as const) {
     if (run.claims !== expected) throw new Error(`ceiling (${name}) made ${run.claims}/${expected} claims`);
   }
-  return { single: ceilingOf(single), batched: ceilingOf(batched) };
+  return {
+    single: { ...ceilingOf(single), cpuMicros: single.cpuMicros },
+    batched: { ...ceilingOf(batched), cpuMicros: batched.cpuMicros },
+  };
 }
 
 /** Diagnostic: the service's own claim statement, sent through pg alone. */
@@ -417,7 +427,14 @@ function report(run: {
   ];
   const byName = (name: string) => results.find((result) => result.name === name);
   const ceilings = table(
-    ["ceiling", "rate", "p50", "p99", "requests", "server CPU per request"],
+    [
+      "ceiling",
+      "rate",
+      "p50",
+      "p99",
+      "requests",
+      "CPU per request (HTTP: server; a, b: client + PostgreSQL)",
+    ],
     [
       row("HTTP: trivial Hono handler, same stack", http, "req/s"),
       row(`(a) database: minimal claim, 1 per transaction (pool ${poolSize})`, database, "claims/s"),
