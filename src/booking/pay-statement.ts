@@ -8,12 +8,13 @@ import { type SeatInfo, seatsById } from "./seat-catalogue.ts";
 import type { ReservationView } from "./views.ts";
 
 /**
- * A batch of payments in one transaction of two statements. `pay_holds` (drizzle/0011) decides
- * what only the database can: the row locks, liveness, ownership, the claims made permanent under
- * the exclusion constraint, the sale; it answers the reservation's facts. The service builds the
- * answer from them and its seat catalogue, and the payment.confirmed event from its schema's type,
- * and writes the events (and the answers of payments with an Idempotency-Key) in the second
- * statement, before the commit: an event and a remembered answer exist exactly when their sale does.
+ * A batch of payments in one transaction. `pay_holds` (drizzle/0011) decides what only the
+ * database can: the row locks, liveness, ownership, the claims made permanent under the exclusion
+ * constraint, the sale; it answers the reservation's facts. The service builds the answer from
+ * them and its seat catalogue, and the payment.confirmed event from its schema's type, and writes
+ * the events (and the answers of payments with an Idempotency-Key) after it, before the commit: an
+ * event and a remembered answer exist exactly when their sale does. The price is a second round
+ * trip and the transaction's own (BEGIN, COMMIT): four a batch instead of one.
  */
 
 /** One payment: `userId` is the owner the reservation must have, when given. */
@@ -161,8 +162,8 @@ function rememberedAnswers(
 }
 
 /**
- * The second statement: each sale's payment.confirmed event and the remembered answers (refusals
- * are not remembered, so a refused payment can be retried with its key).
+ * After pay_holds, in its transaction: each sale's payment.confirmed event and the remembered
+ * answers (refusals are not remembered, so a refused payment can be retried with its key).
  */
 async function recordPayments(
   tx: Executor,
