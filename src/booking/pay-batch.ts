@@ -13,7 +13,7 @@ import { type PaymentClaim, type PaymentOutcome, payHolds } from "./pay-statemen
  * Two batches in flight, at most 64 payments each. A payment's own writes are now cheap enough
  * that each batch's fixed cost (its transaction, two statements, the commit) shows: on the bench's
  * pay (64 payers, busy 2-core machine) two in flight made batches of ~32 and cost PostgreSQL a
- * median 170 us a payment against 275 us with four (~16 a batch), at no loss of payments/s.
+ * median 185 us a payment against 275 us with four (~16 a batch), at no loss of payments/s.
  */
 export const PAYMENT_BATCH_DEFAULTS = { maxItems: 64, maxInFlight: 2 } as const;
 
