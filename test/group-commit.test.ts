@@ -88,6 +88,15 @@ onPostgres("group commit on PostgreSQL", () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   });
 
+  /** Each reservation's user and the (sub)transaction that wrote it. */
+  async function madeBy(sessionId: string): Promise<Map<string, string>> {
+    const rows = await queryRows<{ user_id: string; xmin: string }>(
+      suite.database.db,
+      sql`SELECT user_id, xmin::text AS xmin FROM reservations WHERE session_id = ${sessionId}::uuid`,
+    );
+    return new Map(rows.map((row) => [row.user_id, row.xmin]));
+  }
+
   /** Holds `first` (stuck behind a blocker on its seat), then queues `next` behind it. */
   async function behindAStuckBatch(app: TestApp, sessionId: string, stuckSeat: string) {
     const blocker = await blockSeat(suite.database, sessionId, stuckSeat);
@@ -115,6 +124,9 @@ onPostgres("group commit on PostgreSQL", () => {
     expect(new Set(batched.map((row) => row.created_at)).size).toBe(1);
     expect(batched[0]?.created_at).not.toBe(rows.find((row) => row.user_id === "first")?.created_at);
     expect(batched.every((row) => row.seats === 1)).toBe(true);
+    // With no hold in the way of another, the batch was made set-wise, in one subtransaction.
+    const made = await madeBy(session.id);
+    expect(new Set(batched.map((row) => made.get(row.user_id))).size).toBe(1);
     expect(await createdEvents(suite.database, session.id)).toEqual(rows.map((row) => row.user_id).sort());
     // Each answer carries its own hold, built by the service, times from the database.
     for (const [i, answer] of answers.entries()) {
@@ -161,6 +173,9 @@ onPostgres("group commit on PostgreSQL", () => {
     expect(claims[0]?.n).toBe(1);
     // The loser left nothing behind: no event, no idempotency key.
     expect(await createdEvents(suite.database, session.id)).toEqual(["first", winner, "other"].sort());
+    // The batch could not be made set-wise: each hold went in a subtransaction of its own.
+    const made = await madeBy(session.id);
+    expect(made.get(winner)).not.toBe(made.get("other"));
   });
 
   it("a hold whose seat another claimant has try-locked fails alone; its batch commits", async () => {
