@@ -3,7 +3,7 @@ import { bodyLimit } from "hono/body-limit";
 import { ApiError } from "./problem.ts";
 
 /** The media types hono's JSON validator parses: application/json and application/*+json. */
-const JSON_MEDIA_TYPE = /^application\/([\w.-]+\+)?json$/i;
+export const JSON_MEDIA_TYPE = /^application\/([\w.-]+\+)?json$/i;
 const DIGITS = /^\d+$/;
 
 /**

@@ -4,6 +4,7 @@ import type { Identity, TokenVerifier } from "../auth/identity.ts";
 import type { RateLimiter } from "../auth/rate-limit.ts";
 import type { AppDeps, Logger } from "../ports.ts";
 import { ApiError } from "./problem.ts";
+import { JSON_MEDIA_TYPE } from "./request-body.ts";
 
 /**
  * `logger` is the app's logger bound to the request id: every line it writes names the request.
@@ -66,7 +67,6 @@ function checkTarget(target: Target, schema: z.ZodObject): Check {
 
 /** zod-openapi's rules for a declared JSON request body, which this replaces. */
 const JSON_REQUEST = /^application\/([a-z-.]+\+)?json(;\s*[a-zA-Z0-9-]+=([^;]+))*$/i;
-const JSON_MEDIA_TYPE = /^application\/([\w.-]+\+)?json$/i;
 const IS_JSON = /^application\/([a-z-.]+\+)?json/i;
 
 function unsupportedMediaType(): never {
