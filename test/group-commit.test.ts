@@ -314,6 +314,15 @@ async function paymentRows(database: TestDatabase, sessionId: string): Promise<P
   );
 }
 
+/** Each sale's buyer and the (sub)transaction that wrote it. */
+async function soldBy(database: TestDatabase, sessionId: string): Promise<Map<string, string>> {
+  const rows = await queryRows<{ user_id: string; xmin: string }>(
+    database.db,
+    sql`SELECT user_id, xmin::text AS xmin FROM sales WHERE session_id = ${sessionId}::uuid`,
+  );
+  return new Map(rows.map((row) => [row.user_id, row.xmin]));
+}
+
 function pay(
   app: TestApp,
   reservationId: string,
@@ -396,6 +405,9 @@ onPostgres("group commit of payments on PostgreSQL", () => {
     const batched = rows.filter((row) => row.user_id.startsWith("buyer-"));
     expect(new Set(batched.map((row) => row.paid_at)).size).toBe(1);
     expect(batched[0]?.paid_at).not.toBe(rows.find((row) => row.user_id === "first")?.paid_at);
+    // With no payment in the way of another, the batch was made set-wise, in one subtransaction.
+    const sold = await soldBy(suite.database, session.id);
+    expect(new Set(batched.map((row) => sold.get(row.user_id))).size).toBe(1);
     for (const [i, answer] of answers.entries()) {
       expect(answer.body).toMatchObject({ id: ids[i], userId: `buyer-${i}`, status: "CONFIRMED" });
       expect(answer.body.sale).toMatchObject({ amount: 12.5 });
@@ -515,6 +527,9 @@ onPostgres("group commit of payments on PostgreSQL", () => {
     expect(rows.find((row) => row.user_id === "c")?.paid_at).toBe(
       rows.find((row) => row.user_id === "d")?.paid_at,
     );
+    // The batch could not be made set-wise: each payment went in a subtransaction of its own.
+    const sold = await soldBy(suite.database, session.id);
+    expect(sold.get("c")).not.toBe(sold.get("d"));
     expect(await claimEnds(suite.database, cutId as string)).toEqual(cutEnds);
     expect(await claimEnds(suite.database, takerId)).not.toContain("infinity");
   });
