@@ -135,4 +135,24 @@ describe("refusal memo", () => {
     memo.remember(["e", "f"]);
     expect(memo.refused(["c", "d", "e", "f"])).toEqual(["e", "f"]);
   });
+
+  it("sweeps ended entries long before it is full, keeping the live ones", () => {
+    const { memo, advance } = memoAt(500);
+    const seats = (from: number, count: number) =>
+      Array.from({ length: count }, (_, i) => `seat-${from + i}`);
+    for (let i = 0; i < 3_000; i += 2) memo.remember(seats(i, 2));
+    advance(600);
+    memo.remember(seats(10_000, 2));
+    for (let i = 0; i < 3_000; i += 2) {
+      memo.remember(seats(20_000 + i, 2));
+      advance(i % 200 === 0 ? 1 : 0);
+    }
+    // 6,002 seats were remembered; only those of the last window are refused, and the memo holds
+    // at most twice them, not every seat it ever saw.
+    expect(memo.size()).toBeLessThanOrEqual(2 * 3_002);
+    expect(memo.size()).toBeLessThan(6_002);
+    expect(memo.refused(seats(0, 4))).toEqual([]);
+    expect(memo.refused(seats(20_000, 2))).toEqual(seats(20_000, 2));
+    expect(memo.refused(seats(10_000, 2))).toEqual(seats(10_000, 2));
+  });
 });

@@ -19,6 +19,8 @@ export type RefusalMemo = {
   inFlight(seatIds: readonly string[]): Promise<void> | undefined;
   /** Marks a lock attempt on `seatIds` as in flight until the returned function is called. */
   attempting(seatIds: readonly string[]): () => void;
+  /** Entries kept, ended ones included until they are swept. */
+  size(): number;
 };
 
 export type RefusalMemoOptions = {
@@ -29,14 +31,25 @@ export type RefusalMemoOptions = {
   now?: () => number;
 };
 
+/**
+ * Entries whose window has ended are swept once the memo has doubled since the last sweep (and
+ * holds at least this many), so it stays near twice the seats refused within one window instead
+ * of filling up to `maxSeats` with ended entries; the entries added pay for the sweep.
+ */
+const SWEEP_FROM = 1_024;
+
 export function createRefusalMemo(options: RefusalMemoOptions): RefusalMemo {
+  // An entry is a seat id and a time, ~80 bytes: 100,000 of them (more seats than one instance
+  // refuses within any window: it answers ~15,000 decisions a second) are ~8 MB at most.
   const { windowMs, maxSeats = 100_000, now = Date.now } = options;
   const refusedUntil = new Map<string, number>();
   const attempts = new Map<string, Promise<void>>();
+  let sweepAt = SWEEP_FROM;
 
   function makeRoom(at: number, seats: number): void {
     for (const [seatId, until] of refusedUntil) if (until <= at) refusedUntil.delete(seatId);
     if (refusedUntil.size + seats > maxSeats) refusedUntil.clear();
+    sweepAt = Math.max(SWEEP_FROM, 2 * refusedUntil.size);
   }
 
   return {
@@ -48,7 +61,8 @@ export function createRefusalMemo(options: RefusalMemoOptions): RefusalMemo {
     remember(seatIds) {
       if (windowMs <= 0) return;
       const at = now();
-      if (refusedUntil.size + seatIds.length > maxSeats) makeRoom(at, seatIds.length);
+      const size = refusedUntil.size + seatIds.length;
+      if (size > maxSeats || size > sweepAt) makeRoom(at, seatIds.length);
       for (const seatId of seatIds) refusedUntil.set(seatId, at + windowMs);
     },
     forget(seatIds) {
@@ -73,5 +87,6 @@ export function createRefusalMemo(options: RefusalMemoOptions): RefusalMemo {
         resolve();
       };
     },
+    size: () => refusedUntil.size,
   };
 }

@@ -124,7 +124,9 @@ export async function createSession(
     },
   );
   if (!outcome.ok) return outcome;
-  const detail = await getSession(db, outcome.value.sessionId);
+  // Read back without handing the map to the seat catalogue: a session nobody has asked for yet
+  // is loaded there by its first buyers (seat-catalogue.ts), not kept in memory from the start.
+  const detail = await readSession(db, outcome.value.sessionId);
   if (!detail.ok) throw new Error("created session vanished");
   const { version: _version, ...view } = detail.value;
   return ok({ view, replayed: outcome.value.replayed });
@@ -235,13 +237,22 @@ export async function readSeatMap(db: Executor, sessionId: string): Promise<Seat
   const seats: SeatView[] = [];
   const counts = { total: rows.length, available: 0, held: 0, sold: 0 };
   let nextExpiryAt: number | undefined;
-  for (const { held_until, ...seat } of rows) {
-    seats.push({ ...seat, number: Number(seat.number) });
-    if (seat.status === "AVAILABLE") counts.available++;
-    else if (seat.status === "HELD") counts.held++;
+  for (const row of rows) {
+    // One new object a seat (a map has up to 10,000): rest and spread would make two.
+    const { id, status } = row;
+    seats.push({
+      id,
+      row: row.row,
+      number: Number(row.number),
+      label: row.label,
+      category: row.category,
+      status,
+    });
+    if (status === "AVAILABLE") counts.available++;
+    else if (status === "HELD") counts.held++;
     else counts.sold++;
-    if (held_until !== null) {
-      const until = Number(held_until);
+    if (row.held_until !== null) {
+      const until = Number(row.held_until);
       if (nextExpiryAt === undefined || until < nextExpiryAt) nextExpiryAt = until;
     }
   }
@@ -265,8 +276,20 @@ export async function seatMapVersion(seats: readonly Pick<SeatView, "id" | "stat
   ).join("");
 }
 
-/** The session with its seat map and the map's version (see `readSeatMap`). */
+/**
+ * The session with its seat map and the map's version (see `readSeatMap`). Someone is looking at
+ * its seats: the seat catalogue loads them, so that the holds that follow need no read.
+ */
 export async function getSession(
+  db: Executor,
+  sessionId: string,
+): Promise<Result<SessionDetailView & { version: string }>> {
+  const detail = await readSession(db, sessionId);
+  if (detail.ok) rememberSeatMap(db, sessionId);
+  return detail;
+}
+
+async function readSession(
   db: Executor,
   sessionId: string,
 ): Promise<Result<SessionDetailView & { version: string }>> {
@@ -274,11 +297,6 @@ export async function getSession(
   if (!session) return fail({ code: "SESSION_NOT_FOUND", sessionId });
   const map = await readSeatMap(db, sessionId);
   const seats = map?.seats ?? [];
-  rememberSeatMap(
-    db,
-    session.id,
-    seats.map((seat) => seat.id),
-  );
   const counts = map?.counts ?? { total: 0, available: 0, held: 0, sold: 0 };
   const categories = await db
     .select({ key: priceCategories.key, name: priceCategories.name, priceCents: priceCategories.priceCents })
