@@ -66,7 +66,7 @@ describe.skipIf(!adminUrl)("transactions PostgreSQL rolls back on a deadlock", (
     expect("error" in settled && isUnavailable(settled.error)).toBe(true);
   });
 
-  it("transactionRetried runs the rolled-back transaction again, once, and it commits", async () => {
+  it("transactionRetried runs the rolled-back transaction again, and it commits once", async () => {
     const before = await queryRows<{ id: number; n: number }>(
       database.db,
       sql`SELECT id, n FROM counters ORDER BY id`,
@@ -81,7 +81,10 @@ describe.skipIf(!adminUrl)("transactions PostgreSQL rolls back on a deadlock", (
         return attempts;
       }),
     );
-    expect(settled).toEqual({ value: 2 });
+    // Usually the second try commits. A row freed by the rolled-back try can go to the second try
+    // before the other side that was waiting for it; the two then deadlock again, the second try
+    // loses too, and the third commits (transactionRetried makes three at most).
+    expect("value" in settled && [2, 3].includes(settled.value as number)).toBe(true);
     const after = await queryRows<{ id: number; n: number }>(
       database.db,
       sql`SELECT id, n FROM counters ORDER BY id`,
