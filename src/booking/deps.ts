@@ -1,7 +1,6 @@
 import type { Database } from "../db/database.ts";
 import type { HoldExpiryCallbacks } from "../expiry/hold-expiry.ts";
 import type { SeatLock } from "../seat-lock/seat-lock.ts";
-import type { ClaimBatchOptions } from "./claim-batch.ts";
 import type { GroupCommitOptions } from "./group-commit.ts";
 import type { RefusalMemo } from "./refusals.ts";
 import type { SeatChangeHints } from "./seat-watch.ts";
@@ -20,7 +19,7 @@ export type BookingDeps = {
   /** Seats found taken a moment ago, refused from memory; every claim asks the lock when absent. */
   refusals?: RefusalMemo;
   /** Group commit of holds (claim-batch.ts); its defaults when absent. Read once per database. */
-  claimBatch?: ClaimBatchOptions;
+  claimBatch?: GroupCommitOptions;
   /** Group commit of payments (pay-batch.ts); as for holds. */
   paymentBatch?: GroupCommitOptions;
   /** Delayed expiry callbacks (QStash); the sweeper or Cron Trigger alone when absent. */

@@ -1,5 +1,6 @@
 import type { Executor } from "../db/database.ts";
 import { ROLLED_BACK, sqlState } from "../db/errors.ts";
+import type { IdempotencyRequest } from "./idempotency.ts";
 
 /**
  * Group commit, per database (one pool), for any statement that takes a batch of items and
@@ -168,4 +169,32 @@ export function groupCommit<Item, Outcome>(
     },
     waiting: (db) => batchers.get(db)?.queue.length ?? 0,
   };
+}
+
+/** How the statements of holds and payments answer an item that failed on its own. */
+type FailedOutcome = { outcome: "failed"; sqlState: string; message: string };
+
+const isFailed = (outcome: { outcome: string }): outcome is FailedOutcome => outcome.outcome === "failed";
+
+/**
+ * The group commit of holds and of payments: items that may carry an Idempotency-Key, sent by a
+ * statement that answers an item's own failure `failed` with its SQLSTATE. Of two items with one
+ * key in a batch the later is answered `keyInUse`; a failed item is rejected with `ItemFailed`,
+ * its message led by `what` ("claim", "payment").
+ */
+export function keyedGroupCommit<
+  Item extends { idempotency?: IdempotencyRequest },
+  Outcome extends { outcome: string },
+>(what: string, send: BatchStatement<Item, Outcome>["send"], keyInUse: Outcome): GroupCommit<Item, Outcome> {
+  return groupCommit<Item, Outcome>({
+    send,
+    failureOf: (outcome) =>
+      isFailed(outcome)
+        ? { sqlState: outcome.sqlState, message: `${what} failed: ${outcome.message}` }
+        : undefined,
+    duplicate: {
+      keyOf: (item) => item.idempotency && `${item.idempotency.scope}\n${item.idempotency.key}`,
+      outcome: keyInUse,
+    },
+  });
 }

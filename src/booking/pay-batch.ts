@@ -1,5 +1,5 @@
 import type { Executor } from "../db/database.ts";
-import { type GroupCommitOptions, groupCommit } from "./group-commit.ts";
+import { type GroupCommitOptions, keyedGroupCommit } from "./group-commit.ts";
 import { type PaymentClaim, type PaymentOutcome, payHolds } from "./pay-statement.ts";
 
 /**
@@ -17,17 +17,8 @@ import { type PaymentClaim, type PaymentOutcome, payHolds } from "./pay-statemen
  */
 export const PAYMENT_BATCH_DEFAULTS = { maxItems: 64, maxInFlight: 2 } as const;
 
-const payments = groupCommit<PaymentClaim, PaymentOutcome>({
-  send: payHolds,
-  failureOf: (paid) =>
-    paid.outcome === "failed"
-      ? { sqlState: paid.sqlState, message: `payment failed: ${paid.message}` }
-      : undefined,
-  // Two payments with the same idempotency key in one batch: the later one is answered as a key in use.
-  duplicate: {
-    keyOf: (payment) => payment.idempotency && `${payment.idempotency.scope}\n${payment.idempotency.key}`,
-    outcome: { outcome: "key_in_use" },
-  },
+const payments = keyedGroupCommit<PaymentClaim, PaymentOutcome>("payment", payHolds, {
+  outcome: "key_in_use",
 });
 
 /** Makes one payment with whatever other payments are waiting on this database. */
