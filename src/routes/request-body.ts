@@ -3,7 +3,12 @@ import { bodyLimit } from "hono/body-limit";
 import { ApiError } from "./problem.ts";
 
 /** The media types hono's JSON validator parses: application/json and application/*+json. */
-export const JSON_MEDIA_TYPE = /^application\/([\w.-]+\+)?json$/i;
+const JSON_MEDIA_TYPE = /^application\/([\w.-]+\+)?json$/i;
+
+/** True when a Content-Type's media type (its parameters aside) is one hono parses as JSON. */
+export function isJsonMediaType(contentType: string): boolean {
+  return JSON_MEDIA_TYPE.test(contentType.split(";")[0]?.trim() ?? "");
+}
 const DIGITS = /^\d+$/;
 
 /**
@@ -36,7 +41,7 @@ export function admitRequestBodies(maxBytes: number): MiddlewareHandler {
   const readStrictJson = async (c: Context, next: Next) => {
     if (c.req.method === "POST" && !c.req.path.startsWith("/internal/")) {
       const type = c.req.header("content-type");
-      if (type !== undefined && JSON_MEDIA_TYPE.test(type.split(";")[0]?.trim() ?? "")) {
+      if (type !== undefined && isJsonMediaType(type)) {
         await cacheStrictText(c, decoder);
       }
     }

@@ -4,7 +4,7 @@ import type { Identity, TokenVerifier } from "../auth/identity.ts";
 import type { RateLimiter } from "../auth/rate-limit.ts";
 import type { AppDeps, Logger } from "../ports.ts";
 import { ApiError } from "./problem.ts";
-import { JSON_MEDIA_TYPE } from "./request-body.ts";
+import { isJsonMediaType } from "./request-body.ts";
 
 /**
  * `logger` is the app's logger bound to the request id: every line it writes names the request.
@@ -103,7 +103,7 @@ function checkJsonBody(schema: z.ZodType, required: boolean) {
     if (type !== undefined ? !JSON_REQUEST.test(type) : await sendsBytes(c)) unsupportedMediaType();
     let value: unknown = {};
     if (type !== undefined && (required || IS_JSON.test(type))) {
-      if (JSON_MEDIA_TYPE.test(type.split(";")[0]?.trim() ?? "")) {
+      if (isJsonMediaType(type)) {
         const text = await c.req.text();
         try {
           value = JSON.parse(text);
